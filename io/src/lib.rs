@@ -1,0 +1,1 @@
+//! Storage and kernel-facing code.

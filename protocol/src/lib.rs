@@ -1,0 +1,1 @@
+//! Sans-io Kafka wire layer.

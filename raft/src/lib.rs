@@ -1,0 +1,1 @@
+//! Pure Raft. See crate docs.
