@@ -1,1 +1,3 @@
 //! Sans-io Kafka wire layer.
+
+pub mod record_batch;
