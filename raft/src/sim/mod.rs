@@ -1,0 +1,5 @@
+//! Simulation: a lock-step single-group harness ([`cluster`]) and the
+//! fault-injecting multi-group world with its invariant checker ([`world`],
+//! [`checker`]). Pure code, usable from tests, examples and benchmarks.
+
+pub mod cluster;
