@@ -2,4 +2,8 @@
 //! fault-injecting multi-group world with its invariant checker ([`world`],
 //! [`checker`]). Pure code, usable from tests, examples and benchmarks.
 
+pub mod checker;
 pub mod cluster;
+pub mod world;
+
+pub use world::{run_seed, SimConfig, SimReport, World};
