@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(segment.value, "1048576");
         assert_eq!(segment.source, ConfigSource::StaticBroker);
         assert_eq!(segment.synonyms[0].name, "log.segment.bytes");
-        assert_eq!(segment.synonyms[1].value, (1 << 30).to_string());
+        assert_eq!(segment.synonyms[1].value, (128 << 20).to_string());
 
         let policy = find(&configs, CLEANUP_POLICY);
         assert_eq!(
@@ -238,8 +238,10 @@ mod tests {
 
     #[test]
     fn broker_values_use_broker_names_and_are_read_only() {
-        let mut defaults = BrokerTopicDefaults::default();
-        defaults.num_partitions = 3;
+        let mut defaults = BrokerTopicDefaults {
+            num_partitions: 3,
+            ..Default::default()
+        };
         defaults.set_by_broker_config.insert("num.partitions");
         let configs = describe_broker(&broker_topic_default_values(&defaults), None);
         let partitions = find(&configs, "num.partitions");

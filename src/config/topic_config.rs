@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ringlet_io::log::LogConfig;
+
 use super::config_def::{ConfigDef, ConfigError, ConfigType, Constraint};
 
 /// A topic's config overrides: Kafka config name -> normalised value. Only validated entries
@@ -36,6 +38,9 @@ pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const SEGMENT_INDEX_BYTES: &str = "segment.index.bytes";
 pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
 
+/// Smallest segment.bytes: the log writes whole 4 KiB DMA blocks and would round a smaller
+/// value up, so it is refused rather than silently changed (Kafka 3.x allows 14, Kafka 4 1 MiB).
+pub const MIN_SEGMENT_BYTES: i64 = 4096;
 const SEVEN_DAYS_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 const LONG_MAX: &str = "9223372036854775807";
 
@@ -117,8 +122,8 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "Size a partition may grow to before old segments are deleted; negative means unlimited."),
     honoured(RETENTION_MS, ConfigType::Long, range(-1, i64::MAX), "log.retention.ms",
         "Age after which a segment is deleted; -1 means forever."),
-    honoured(SEGMENT_BYTES, ConfigType::Int, range(14, i64::MAX), "log.segment.bytes",
-        "Size at which a new log segment is rolled."),
+    honoured(SEGMENT_BYTES, ConfigType::Int, range(MIN_SEGMENT_BYTES, i64::MAX), "log.segment.bytes",
+        "Size at which a new log segment is rolled; at least 4096 (the log writes 4 KiB blocks)."),
     honoured(SEGMENT_INDEX_BYTES, ConfigType::Int, range(4, i64::MAX), "log.index.size.max.bytes",
         "Maximum offset index size per segment; accepted, the log sizes its index itself."),
     fixed("segment.jitter.ms", ConfigType::Long, range(0, i64::MAX), "0",
@@ -220,12 +225,14 @@ pub struct TopicConfig {
 }
 
 impl Default for TopicConfig {
-    /// Kafka's built-in defaults.
+    /// Ringlet's built-in defaults: Kafka's, except segment.bytes, which is the log's own
+    /// default (`LogConfig::default()`, 128 MiB) rather than Kafka's 1 GiB, so retention frees
+    /// space in smaller steps and recovering the active segment stays quick.
     fn default() -> Self {
         TopicConfig {
             retention_ms: SEVEN_DAYS_MS,
             retention_bytes: -1,
-            segment_bytes: 1 << 30,
+            segment_bytes: i32::try_from(LogConfig::default().segment_bytes).unwrap_or(i32::MAX),
             segment_ms: SEVEN_DAYS_MS,
             max_message_bytes: 1_048_588,
             cleanup_policy: CleanupPolicy {
@@ -279,6 +286,31 @@ impl TopicConfig {
             segment_index_bytes: int(SEGMENT_INDEX_BYTES, base.segment_index_bytes),
             index_interval_bytes: int(INDEX_INTERVAL_BYTES, base.index_interval_bytes),
         }
+    }
+
+    /// The log settings of this topic's partitions. Without "delete" in cleanup.policy nothing
+    /// is deleted by age or size (compaction, the alternative, is not implemented yet, so a
+    /// compact-only topic keeps everything). `cache_bytes_max` is the log's own default.
+    pub fn log_config(&self) -> LogConfig {
+        let deletes = self.cleanup_policy.delete;
+        LogConfig {
+            segment_bytes: u64::try_from(self.segment_bytes).unwrap_or(MIN_SEGMENT_BYTES as u64),
+            segment_ms: self.segment_ms,
+            index_interval_bytes: u32::try_from(self.index_interval_bytes).unwrap_or(1),
+            retention_ms: if deletes { self.retention_ms } else { -1 },
+            retention_bytes: if deletes && self.retention_bytes >= 0 {
+                self.retention_bytes
+            } else {
+                -1
+            },
+            max_batch_bytes: usize::try_from(self.max_message_bytes).unwrap_or(0),
+            ..LogConfig::default()
+        }
+    }
+
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps batches with its clock.
+    pub fn uses_log_append_time(&self) -> bool {
+        self.message_timestamp_type == TimestampType::LogAppendTime
     }
 
     /// The Kafka string of an honoured config, `None` for a fixed or unknown one.
@@ -389,7 +421,7 @@ mod tests {
         );
         for (name, value) in [
             (RETENTION_MS, "-2"),
-            (SEGMENT_BYTES, "13"),
+            (SEGMENT_BYTES, "4095"),
             (SEGMENT_BYTES, "4294967296"),
             (SEGMENT_MS, "0"),
             (MIN_INSYNC_REPLICAS, "0"),
@@ -414,6 +446,47 @@ mod tests {
         ]);
         assert_eq!(o[RETENTION_MS], "2");
         assert_eq!(o[CLEANUP_POLICY], "delete,compact");
+    }
+
+    #[test]
+    fn log_config_follows_the_topic() {
+        let defaults = BrokerTopicDefaults::default();
+        let o = overrides(&[
+            (SEGMENT_BYTES, "65536"),
+            (RETENTION_MS, "60000"),
+            (RETENTION_BYTES, "-7"),
+            (MAX_MESSAGE_BYTES, "2000"),
+            (INDEX_INTERVAL_BYTES, "100"),
+        ]);
+        let log = TopicConfig::resolve(&o, &defaults).log_config();
+        assert_eq!(log.segment_bytes, 65536);
+        assert_eq!(log.retention_ms, 60000);
+        assert_eq!(log.retention_bytes, -1);
+        assert_eq!(log.max_batch_bytes, 2000);
+        assert_eq!(log.index_interval_bytes, 100);
+        assert_eq!(log.cache_bytes_max, LogConfig::default().cache_bytes_max);
+        let compact = overrides(&[(CLEANUP_POLICY, "compact"), (RETENTION_BYTES, "10")]);
+        let log = TopicConfig::resolve(&compact, &defaults).log_config();
+        assert_eq!((log.retention_ms, log.retention_bytes), (-1, -1));
+        let both = overrides(&[(CLEANUP_POLICY, "compact,delete"), (RETENTION_BYTES, "10")]);
+        assert_eq!(
+            TopicConfig::resolve(&both, &defaults)
+                .log_config()
+                .retention_bytes,
+            10
+        );
+    }
+
+    #[test]
+    fn default_log_config_is_the_logs_own() {
+        let log = TopicConfig::default().log_config();
+        let own = LogConfig::default();
+        assert_eq!(log.segment_bytes, own.segment_bytes);
+        assert_eq!(log.segment_ms, own.segment_ms);
+        assert_eq!(log.retention_ms, own.retention_ms);
+        assert_eq!(log.retention_bytes, own.retention_bytes);
+        assert_eq!(log.index_interval_bytes, own.index_interval_bytes);
+        assert_eq!(log.max_batch_bytes, own.max_batch_bytes);
     }
 
     #[test]

@@ -71,7 +71,16 @@ mod tests {
     #[test]
     fn illegal_names() {
         let too_long = "x".repeat(MAX_TOPIC_NAME_LEN + 1);
-        for name in ["", ".", "..", "a b", "a/b", "tópico", "a\0", too_long.as_str()] {
+        for name in [
+            "",
+            ".",
+            "..",
+            "a b",
+            "a/b",
+            "tópico",
+            "a\0",
+            too_long.as_str(),
+        ] {
             assert!(validate_topic_name(name).is_err(), "{name:?}");
         }
     }
