@@ -54,8 +54,16 @@ fn main() {
         let shape = format!("nodes={} groups={}", cfg.nodes, cfg.groups);
         match run_seed(cfg) {
             Ok(r) => println!(
-                "ok seed {seed} {shape} ticks={} committed={} crashes={} frames={} bytes={} recover_ticks={} trace={:016x}",
-                r.ticks, r.committed_entries, r.crashes, r.frames_sent, r.frame_bytes, r.ticks_to_recover, r.trace_hash
+                "ok seed {seed} {shape} ticks={} committed={} crashes={} snapshots={} conf_changes={} frames={} bytes={} recover_ticks={} trace={:016x}",
+                r.ticks,
+                r.committed_entries,
+                r.crashes,
+                r.snapshots_installed,
+                r.conf_changes_applied,
+                r.frames_sent,
+                r.frame_bytes,
+                r.ticks_to_recover,
+                r.trace_hash
             ),
             Err(e) => {
                 failed += 1;

@@ -163,6 +163,10 @@ impl<S: Storage> RawNode<S> {
     pub fn commit_index(&self) -> u64 {
         self.log.committed
     }
+    /// Last index handed out in `committed_entries` and acknowledged by `advance`.
+    pub fn applied_index(&self) -> u64 {
+        self.log.applied
+    }
     pub fn last_index(&self) -> u64 {
         self.log.last_index()
     }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::checker::{fnv1a, Checker, FNV_OFFSET};
 use crate::manager::GroupManager;
-use crate::message::{GroupId, NodeId};
+use crate::message::{ConfChange, GroupId, NodeId};
 use crate::node::{Config, RawNode};
 use crate::rng::SplitMix64;
 use crate::storage::MemStorage;
@@ -37,6 +37,10 @@ pub struct SimConfig {
     pub restart_ppm: u64,
     /// Per-group, per-tick chance of a proposal.
     pub propose_ppm: u64,
+    /// Per-group, per-tick chance that the leader proposes a membership change.
+    pub conf_change_ppm: u64,
+    /// Per-replica, per-tick chance of compacting the log up to the applied index.
+    pub compact_ppm: u64,
 }
 
 impl SimConfig {
@@ -56,6 +60,8 @@ impl SimConfig {
             crash_ppm: rng.gen_range(0, 5_000),
             restart_ppm: 50_000,
             propose_ppm: 200_000,
+            conf_change_ppm: rng.gen_range(0, 4_000),
+            compact_ppm: rng.gen_range(0, 3_000),
         }
     }
 
@@ -79,6 +85,10 @@ pub struct SimReport {
     pub frame_bytes: u64,
     pub crashes: u64,
     pub ticks_to_recover: u64,
+    /// Snapshots installed by followers whose log start had moved on the leader.
+    pub snapshots_installed: u64,
+    /// Membership changes applied (summed over replicas).
+    pub conf_changes_applied: u64,
 }
 
 struct Packet {
@@ -149,6 +159,8 @@ impl World {
                 frame_bytes: 0,
                 crashes: 0,
                 ticks_to_recover: 0,
+                snapshots_installed: 0,
+                conf_changes_applied: 0,
             },
             cfg,
         };
@@ -246,6 +258,72 @@ impl World {
             self.next_value += 1;
             self.propose_to_leader(group, value);
         }
+        for group in 0..self.cfg.groups {
+            if self.rng.chance_ppm(self.cfg.conf_change_ppm) {
+                self.change_membership(group);
+            }
+        }
+    }
+
+    /// Cycle membership one server at a time: remove a voter, add it back as
+    /// a learner, promote it once caught up (the leader refuses before).
+    fn change_membership(&mut self, group: GroupId) {
+        let pick = self.rng.next_u64();
+        let nodes = self.cfg.nodes;
+        for node in self.nodes.iter_mut() {
+            let Some(manager) = node.up.as_mut() else {
+                continue;
+            };
+            let Ok(raw) = manager.group_mut(group) else {
+                continue;
+            };
+            if !raw.is_leader() {
+                continue;
+            }
+            let conf = raw.conf_state().clone();
+            let change = if let Some(&learner) = conf.learners.first() {
+                ConfChange::PromoteLearner(learner)
+            } else if let Some(missing) = (1..=nodes).find(|id| !conf.contains(*id)) {
+                ConfChange::AddLearner(missing)
+            } else {
+                let mut voters = conf.voters.clone();
+                voters.sort_unstable();
+                ConfChange::RemoveNode(voters[(pick % voters.len() as u64) as usize])
+            };
+            let accepted = raw.propose_conf_change(change).is_ok();
+            let code = match change {
+                ConfChange::AddLearner(id) => 10 + id,
+                ConfChange::PromoteLearner(id) => 20 + id,
+                ConfChange::RemoveNode(id) => 30 + id,
+            };
+            self.trace = fnv1a(self.trace, &[code as u8, u8::from(accepted)]);
+            return;
+        }
+    }
+
+    /// Retention: move some replicas' log start up to what they applied, so
+    /// lagging followers must catch up by snapshot.
+    fn maybe_compact(&mut self, idx: usize) -> Result<(), String> {
+        let Some(manager) = self.nodes[idx].up.as_mut() else {
+            return Ok(());
+        };
+        for group in 0..self.cfg.groups {
+            if !self.rng.chance_ppm(self.cfg.compact_ppm) {
+                continue;
+            }
+            let Ok(raw) = manager.group_mut(group) else {
+                continue;
+            };
+            let applied = raw.applied_index();
+            if applied != raw.commit_index() || applied < raw.first_index() {
+                continue;
+            }
+            let conf = raw.conf_state().clone();
+            raw.storage_mut()
+                .compact(applied, conf, Bytes::new())
+                .map_err(|e| format!("seed {}: compaction failed: {e}", self.cfg.seed))?;
+        }
+        Ok(())
     }
 
     fn propose_to_leader(&mut self, group: GroupId, value: Bytes) {
@@ -305,12 +383,15 @@ impl World {
             let probe_applied = &mut self.probe_applied;
             let mut trace = Vec::new();
             let mut failure = None;
+            let (mut snapshots, mut conf_changes) = (0, 0);
             manager
                 .process_ready(|group, node, rd| {
                     if let Err(e) = checker.on_ready(id, group, node, rd) {
                         failure.get_or_insert(e);
                     }
+                    snapshots += u64::from(rd.snapshot.is_some());
                     for e in &rd.committed_entries {
+                        conf_changes += u64::from(e.kind == crate::message::EntryKind::ConfChange);
                         trace.extend_from_slice(&[id, group, e.index, e.term]);
                         if probes
                             .get(&group)
@@ -324,8 +405,11 @@ impl World {
             if let Some(e) = failure {
                 return Err(e);
             }
+            self.report.snapshots_installed += snapshots;
+            self.report.conf_changes_applied += conf_changes;
             outgoing.push((id, manager.take_frames()));
             self.record(&trace);
+            self.maybe_compact(idx)?;
         }
         // A crash here loses messages that were persisted but not yet sent.
         self.maybe_crash_some();
@@ -429,8 +513,19 @@ impl World {
         }
     }
 
+    /// Every member of the group (in its leader's view) applied the probe.
     fn probe_done(&self, group: GroupId) -> bool {
-        (1..=self.cfg.nodes).all(|id| self.probe_applied.contains(&(id, group)))
+        let leader_conf = self.nodes.iter().find_map(|n| {
+            let raw = n.up.as_ref()?.group(group)?;
+            raw.is_leader().then(|| raw.conf_state().clone())
+        });
+        match leader_conf {
+            Some(conf) => conf
+                .members()
+                .iter()
+                .all(|id| self.probe_applied.contains(&(*id, group))),
+            None => false,
+        }
     }
 
     pub fn run(mut self) -> Result<SimReport, String> {
