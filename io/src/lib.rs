@@ -25,5 +25,5 @@ pub(crate) mod rt;
 pub mod sync;
 
 pub use error::LogError;
-pub use log::{AppendInfo, LogConfig, PartitionLog, ReadBatches, RetentionRunner};
+pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadBatches, RetentionRunner};
 pub use memlock::raise_memlock_limit;

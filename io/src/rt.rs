@@ -42,6 +42,32 @@ impl AlignedBuf {
     }
 }
 
+thread_local! {
+    static PRIMED_DEVICES: std::cell::RefCell<std::collections::HashSet<u64>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// glommio decides once per block device whether to use the IOPOLL ring by reading 512 bytes
+/// at offset 0 of the first DMA file opened there. If that file is empty the read ends at EOF
+/// without reaching the driver, the probe "succeeds", and every later read on a device without
+/// poll queues (virtio, most cloud disks) fails with EOPNOTSUPP. So before the first open on a
+/// device we let glommio probe a file that has a real block of data.
+pub async fn prime_device(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let device = std::fs::metadata(dir)?.dev();
+    if PRIMED_DEVICES.with(|set| set.borrow().contains(&device)) {
+        return Ok(());
+    }
+    let probe = dir.join(".dma-probe.tmp");
+    std::fs::write(&probe, vec![0u8; BLOCK_BYTES as usize])?;
+    let opened = DmaFile::open(&probe).await.map_err(to_io);
+    let removed = std::fs::remove_file(&probe);
+    opened?;
+    removed?;
+    PRIMED_DEVICES.with(|set| set.borrow_mut().insert(device));
+    Ok(())
+}
+
 /// An O_DIRECT file driven by this shard's io_uring.
 pub struct DirectFile {
     file: DmaFile,

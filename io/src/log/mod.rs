@@ -116,6 +116,17 @@ pub struct ReadBatches {
     pub next_offset: i64,
 }
 
+/// Counters of the I/O the log has issued since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// O_DIRECT segment writes (each may carry many appends).
+    pub segment_writes: u64,
+    /// `fdatasync` calls issued for durability waiters (group commit rounds).
+    pub group_syncs: u64,
+    /// Segment rolls.
+    pub rolls: u64,
+}
+
 /// A write or sync failure, cloneable so it can be handed to every affected appender.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
@@ -198,6 +209,7 @@ pub(crate) struct State {
     /// Set after an fdatasync error: the page state is unknown, so the log refuses writes.
     failed: Option<String>,
     closed: bool,
+    stats: LogStats,
 }
 
 pub(crate) struct Inner {
@@ -349,6 +361,10 @@ impl PartitionLog {
     pub fn size_bytes(&self) -> u64 {
         let state = self.inner.state.borrow();
         state.segments.values().map(|meta| meta.size_bytes).sum()
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.inner.state.borrow().stats
     }
 
     pub fn segment_count(&self) -> usize {

@@ -30,6 +30,9 @@ impl PartitionLog {
     pub async fn open(dir: &Path, config: LogConfig) -> Result<Rc<Self>, LogError> {
         let config = config.sanitized();
         std::fs::create_dir_all(dir).map_err(io_err("create log directory", dir))?;
+        rt::prime_device(dir)
+            .await
+            .map_err(io_err("probe DMA support", dir))?;
         let checkpoint = load_checkpoint(dir).await?;
         let mut bases = list_segments(dir)?;
         let mut log_start = checkpoint.log_start_offset;
@@ -105,6 +108,7 @@ impl PartitionLog {
             closed_indexes: VecDeque::new(),
             failed: None,
             closed: false,
+            stats: Default::default(),
         };
         let fresh = state.checkpoint();
         if fresh != checkpoint {

@@ -21,19 +21,21 @@ impl PartitionLog {
         leader_epoch: i32,
         log_append_time_ms: Option<i64>,
     ) -> Result<AppendInfo, LogError> {
-        let (info, done) = {
+        let (info, done, start_flush) = {
             let mut state = self.inner.state.borrow_mut();
             self.inner.check_usable(&state)?;
             let (info, batches) = stamp_batches(&state, records, leader_epoch, log_append_time_ms)?;
             state.next_offset = info.last_offset + 1;
             let (tx, rx) = oneshot();
             state.pending.push_back(PendingAppend { batches, done: tx });
-            if !state.flush_scheduled {
-                state.flush_scheduled = true;
-                rt::spawn_detached(flush_task(self.inner.clone()));
-            }
-            (info, rx)
+            let start_flush = !state.flush_scheduled;
+            state.flush_scheduled = true;
+            (info, rx, start_flush)
         };
+        // Spawned outside the borrow: the executor may poll the new task right away.
+        if start_flush {
+            rt::spawn_detached(flush_task(self.inner.clone()));
+        }
         match done.await {
             Some(Ok(())) => Ok(info),
             Some(Err(err)) => Err(err),
@@ -62,9 +64,9 @@ impl PartitionLog {
             }
             let (tx, rx) = oneshot();
             state.sync_waiters.push((offset, tx));
-            maybe_start_sync(&self.inner, &mut state);
             rx
         };
+        maybe_start_sync(&self.inner);
         match done.await {
             Some(result) => result,
             None => Err(LogError::Closed {
@@ -216,8 +218,7 @@ async fn write_appends(inner: &Rc<Inner>, work: Vec<PendingAppend>) {
     for tx in done {
         tx.send(Ok(()));
     }
-    let mut state = inner.state.borrow_mut();
-    maybe_start_sync(inner, &mut state);
+    maybe_start_sync(inner);
 }
 
 /// Fails `work` and everything still queued behind it, rewinding offset assignment.
@@ -332,6 +333,7 @@ async fn write_group(inner: &Rc<Inner>, group: &[&PendingBatch]) -> Result<(), F
         "active segment changed during a write that holds io_lock"
     );
     state.active.tail = new_tail;
+    state.stats.segment_writes += 1;
     for batch in group {
         publish_batch(&mut state, batch);
     }
@@ -414,6 +416,7 @@ pub(super) async fn roll(inner: &Rc<Inner>, new_base: i64) -> Result<(), Failure
         index: SegmentIndex::default(),
     };
     state.remember_closed_index(old_base, Rc::new(index));
+    state.stats.rolls += 1;
     // The old segment was fdatasync'ed whole, so everything before the new one is durable.
     state.durable_end = state.durable_end.max(new_base);
     Ok(())
@@ -433,13 +436,18 @@ pub(super) async fn create_empty_segment(path: &std::path::Path) -> Result<Direc
 }
 
 /// Starts the sync task if some waiter can be served by an fdatasync now.
-pub(super) fn maybe_start_sync(inner: &Rc<Inner>, state: &mut State) {
-    let useful = state
-        .sync_waiters
-        .iter()
-        .any(|(offset, _)| *offset < state.visible_end);
-    if useful && !state.sync_running {
-        state.sync_running = true;
+pub(super) fn maybe_start_sync(inner: &Rc<Inner>) {
+    let start = {
+        let mut state = inner.state.borrow_mut();
+        let useful = state
+            .sync_waiters
+            .iter()
+            .any(|(offset, _)| *offset < state.visible_end);
+        let start = useful && !state.sync_running;
+        state.sync_running |= start;
+        start
+    };
+    if start {
         rt::spawn_detached(sync_task(inner.clone()));
     }
 }
@@ -467,6 +475,7 @@ async fn sync_task(inner: Rc<Inner>) {
         };
         let result = file.fdatasync().await;
         let mut state = inner.state.borrow_mut();
+        state.stats.group_syncs += 1;
         match result {
             Ok(()) if state.generation == generation => {
                 state.durable_end = state.durable_end.max(target);
