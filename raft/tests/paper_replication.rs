@@ -384,3 +384,36 @@ fn s5_snapshot_moves_a_lagging_followers_log_start() {
         Bytes::from_static(b"state")
     );
 }
+
+/// AppendEntries receiver rule 5 (thesis Figure 3.1): the follower's commit
+/// index is min(leaderCommit, index of the last new entry), so a stale suffix
+/// beyond the entries just matched is never committed.
+#[test]
+fn s3_5_follower_commit_is_capped_at_the_last_new_entry() {
+    let mut c = Cluster::new(&[1, 2, 3], 21);
+    c.crash(2);
+    c.crashed
+        .insert(2, storage_with(&[1, 2, 3], &[1, 1, 2], 2, 1));
+    c.restart(2);
+    let entries = vec![Entry::normal(1, 2, Bytes::from_static(b"e"))];
+    let body = MessageBody::Append {
+        prev_index: 1,
+        prev_term: 1,
+        entries,
+        commit: 3,
+    };
+    c.node_mut(2)
+        .step(Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body,
+        })
+        .unwrap();
+    assert_eq!(c.node(2).commit_index(), 2, "index 3 (term 2) may be stale");
+    assert_eq!(
+        c.node(2).last_index(),
+        3,
+        "a matching append does not truncate"
+    );
+}

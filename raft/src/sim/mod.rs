@@ -4,6 +4,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod workload;
 pub mod world;
 
 pub use world::{run_seed, SimConfig, SimReport, World};

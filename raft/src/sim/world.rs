@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::checker::{fnv1a, Checker, FNV_OFFSET};
 use crate::manager::GroupManager;
-use crate::message::{ConfChange, GroupId, NodeId};
+use crate::message::{GroupId, NodeId};
 use crate::node::{Config, RawNode};
 use crate::rng::SplitMix64;
 use crate::storage::MemStorage;
@@ -41,6 +41,9 @@ pub struct SimConfig {
     pub conf_change_ppm: u64,
     /// Per-replica, per-tick chance of compacting the log up to the applied index.
     pub compact_ppm: u64,
+    /// Small limits split catch-up into many appends, so followers acknowledge
+    /// old-term entries without the new leader's no-op (thesis Figure 3.7).
+    pub max_append_bytes: u64,
 }
 
 impl SimConfig {
@@ -62,6 +65,7 @@ impl SimConfig {
             propose_ppm: 200_000,
             conf_change_ppm: rng.gen_range(0, 4_000),
             compact_ppm: rng.gen_range(0, 3_000),
+            max_append_bytes: [1, 100, 4096][rng.gen_range(0, 3) as usize],
         }
     }
 
@@ -91,7 +95,7 @@ pub struct SimReport {
     pub conf_changes_applied: u64,
 }
 
-struct Packet {
+pub(super) struct Packet {
     deliver_at: u64,
     seq: u64,
     from: NodeId,
@@ -99,36 +103,36 @@ struct Packet {
     frame: Bytes,
 }
 
-struct SimNode {
-    id: NodeId,
-    up: Option<GroupManager<MemStorage>>,
+pub(super) struct SimNode {
+    pub(super) id: NodeId,
+    pub(super) up: Option<GroupManager<MemStorage>>,
     /// What survives a crash.
     disk: BTreeMap<GroupId, MemStorage>,
 }
 
 pub struct World {
-    cfg: SimConfig,
-    rng: SplitMix64,
-    now: u64,
-    nodes: Vec<SimNode>,
-    network: Vec<Packet>,
-    next_seq: u64,
+    pub(super) cfg: SimConfig,
+    pub(super) rng: SplitMix64,
+    pub(super) now: u64,
+    pub(super) nodes: Vec<SimNode>,
+    pub(super) network: Vec<Packet>,
+    pub(super) next_seq: u64,
     /// One side of the current partition; links across it are cut.
-    partition: Option<BTreeSet<NodeId>>,
-    checker: Checker,
-    trace: u64,
-    next_value: u64,
-    faults_on: bool,
+    pub(super) partition: Option<BTreeSet<NodeId>>,
+    pub(super) checker: Checker,
+    pub(super) trace: u64,
+    pub(super) next_value: u64,
+    pub(super) faults_on: bool,
     /// Liveness probes after the heal: the value per group, and who applied it.
-    probes: BTreeMap<GroupId, (Bytes, u64)>,
-    probe_applied: BTreeSet<(NodeId, GroupId)>,
-    report: SimReport,
+    pub(super) probes: BTreeMap<GroupId, (Bytes, u64)>,
+    pub(super) probe_applied: BTreeSet<(NodeId, GroupId)>,
+    pub(super) report: SimReport,
 }
 
-fn node_config(id: NodeId) -> Config {
+fn node_config(id: NodeId, cfg: &SimConfig) -> Config {
     Config {
         max_inflight_appends: 8,
-        max_append_bytes: 4096,
+        max_append_bytes: cfg.max_append_bytes,
         ..Config::new(id)
     }
 }
@@ -174,7 +178,7 @@ impl World {
         world
     }
 
-    fn record(&mut self, words: &[u64]) {
+    pub(super) fn record(&mut self, words: &[u64]) {
         for w in words {
             self.trace = fnv1a(self.trace, &w.to_le_bytes());
         }
@@ -185,7 +189,8 @@ impl World {
         let node = &mut self.nodes[(id - 1) as usize];
         let mut manager = GroupManager::new(id);
         for (group, storage) in std::mem::take(&mut node.disk) {
-            let raw = RawNode::new(node_config(id), storage, rng.fork()).expect("valid sim config");
+            let raw = RawNode::new(node_config(id, &self.cfg), storage, rng.fork())
+                .expect("valid sim config");
             manager
                 .add_group(group, raw)
                 .expect("replica id matches node");
@@ -208,7 +213,7 @@ impl World {
         }
     }
 
-    fn maybe_crash_some(&mut self) {
+    pub(super) fn maybe_crash_some(&mut self) {
         if !self.faults_on {
             return;
         }
@@ -246,97 +251,6 @@ impl World {
         match &self.partition {
             Some(side) => side.contains(&a) == side.contains(&b),
             None => true,
-        }
-    }
-
-    fn workload(&mut self) {
-        for group in 0..self.cfg.groups {
-            if !self.rng.chance_ppm(self.cfg.propose_ppm) {
-                continue;
-            }
-            let value = Bytes::from(format!("g{group}-v{}", self.next_value));
-            self.next_value += 1;
-            self.propose_to_leader(group, value);
-        }
-        for group in 0..self.cfg.groups {
-            if self.rng.chance_ppm(self.cfg.conf_change_ppm) {
-                self.change_membership(group);
-            }
-        }
-    }
-
-    /// Cycle membership one server at a time: remove a voter, add it back as
-    /// a learner, promote it once caught up (the leader refuses before).
-    fn change_membership(&mut self, group: GroupId) {
-        let pick = self.rng.next_u64();
-        let nodes = self.cfg.nodes;
-        for node in self.nodes.iter_mut() {
-            let Some(manager) = node.up.as_mut() else {
-                continue;
-            };
-            let Ok(raw) = manager.group_mut(group) else {
-                continue;
-            };
-            if !raw.is_leader() {
-                continue;
-            }
-            let conf = raw.conf_state().clone();
-            let change = if let Some(&learner) = conf.learners.first() {
-                ConfChange::PromoteLearner(learner)
-            } else if let Some(missing) = (1..=nodes).find(|id| !conf.contains(*id)) {
-                ConfChange::AddLearner(missing)
-            } else {
-                let mut voters = conf.voters.clone();
-                voters.sort_unstable();
-                ConfChange::RemoveNode(voters[(pick % voters.len() as u64) as usize])
-            };
-            let accepted = raw.propose_conf_change(change).is_ok();
-            let code = match change {
-                ConfChange::AddLearner(id) => 10 + id,
-                ConfChange::PromoteLearner(id) => 20 + id,
-                ConfChange::RemoveNode(id) => 30 + id,
-            };
-            self.trace = fnv1a(self.trace, &[code as u8, u8::from(accepted)]);
-            return;
-        }
-    }
-
-    /// Retention: move some replicas' log start up to what they applied, so
-    /// lagging followers must catch up by snapshot.
-    fn maybe_compact(&mut self, idx: usize) -> Result<(), String> {
-        let Some(manager) = self.nodes[idx].up.as_mut() else {
-            return Ok(());
-        };
-        for group in 0..self.cfg.groups {
-            if !self.rng.chance_ppm(self.cfg.compact_ppm) {
-                continue;
-            }
-            let Ok(raw) = manager.group_mut(group) else {
-                continue;
-            };
-            let applied = raw.applied_index();
-            if applied != raw.commit_index() || applied < raw.first_index() {
-                continue;
-            }
-            let conf = raw.conf_state().clone();
-            raw.storage_mut()
-                .compact(applied, conf, Bytes::new())
-                .map_err(|e| format!("seed {}: compaction failed: {e}", self.cfg.seed))?;
-        }
-        Ok(())
-    }
-
-    fn propose_to_leader(&mut self, group: GroupId, value: Bytes) {
-        for node in self.nodes.iter_mut() {
-            let Some(manager) = node.up.as_mut() else {
-                continue;
-            };
-            let Ok(raw) = manager.group_mut(group) else {
-                continue;
-            };
-            if raw.is_leader() && raw.propose(value.clone()).is_ok() {
-                return;
-            }
         }
     }
 
@@ -498,36 +412,6 @@ impl World {
 
     /// After the heal: propose one probe per group to its leader, again every
     /// few election timeouts until every node applied it.
-    fn liveness_probes(&mut self) {
-        for group in 0..self.cfg.groups {
-            let due = match self.probes.get(&group) {
-                None => true,
-                Some((_, at)) => self.now - at >= 60 && !self.probe_done(group),
-            };
-            if due {
-                let value = Bytes::from(format!("probe-g{group}-t{}", self.now));
-                self.probe_applied.retain(|(_, g)| *g != group);
-                self.probes.insert(group, (value.clone(), self.now));
-                self.propose_to_leader(group, value);
-            }
-        }
-    }
-
-    /// Every member of the group (in its leader's view) applied the probe.
-    fn probe_done(&self, group: GroupId) -> bool {
-        let leader_conf = self.nodes.iter().find_map(|n| {
-            let raw = n.up.as_ref()?.group(group)?;
-            raw.is_leader().then(|| raw.conf_state().clone())
-        });
-        match leader_conf {
-            Some(conf) => conf
-                .members()
-                .iter()
-                .all(|id| self.probe_applied.contains(&(*id, group))),
-            None => false,
-        }
-    }
-
     pub fn run(mut self) -> Result<SimReport, String> {
         for _ in 0..self.cfg.fault_ticks {
             self.step()?;
