@@ -198,6 +198,12 @@ pub enum MessageBody {
     },
     /// Id-only heartbeat: "I am still the leader you acknowledged, nothing new".
     /// On the wire it is just the group id; the receiver fills in its own term.
+    /// The leader sends it only to a follower that acknowledged it in the
+    /// current term and holds its whole log and commit index; a follower that
+    /// does not follow the sender (e.g. it restarted) answers
+    /// `HeartbeatResponse { need_full: true }`. It never moves a commit index,
+    /// so a stale or duplicated one is harmless to safety; at worst it resets
+    /// an election timer or counts as check-quorum activity once too often.
     HeartbeatLight,
     /// Id-only answer to [`MessageBody::HeartbeatLight`].
     HeartbeatLightResponse,

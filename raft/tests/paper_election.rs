@@ -79,7 +79,7 @@ fn s3_4_randomized_timeouts_elect_a_leader_by_ticking() {
 /// Election restriction (thesis 3.6.1): a candidate whose log is less
 /// up-to-date than a voter's is refused, so it cannot miss committed entries.
 #[test]
-fn s3_6_1_election_restriction_stale_log_cannot_win() {
+fn s3_6_1_leader_completeness_election_restriction_stale_log_cannot_win() {
     let mut c = Cluster::with_config(&[1, 2, 3], 3, no_pre_vote);
     c.campaign(1);
     c.isolate(3);
