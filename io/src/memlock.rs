@@ -30,7 +30,7 @@ pub fn raise_memlock_limit() -> Result<u64, LogError> {
     };
     // SAFETY: as above, a valid rlimit struct that outlives the call.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft_to_hard) } == 0 {
-        tracing::warn!(
+        tracing::info!(
             "could not lift RLIMIT_MEMLOCK ({first_error}); soft limit raised to hard limit {}",
             current.rlim_max
         );

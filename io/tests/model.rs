@@ -56,7 +56,9 @@ fn log_matches_model_under_random_operations() {
 async fn run_model(path: std::path::PathBuf, seed: u64, steps: usize) {
     let mut rng = Rng::new(seed);
     let config = random_config(&mut rng);
-    let mut log = PartitionLog::open(&path, config.clone()).await.expect("open");
+    let mut log = PartitionLog::open(&path, config.clone())
+        .await
+        .expect("open");
     let mut model = Model::default();
     let mut tag = 0u64;
     for _ in 0..steps {
@@ -65,7 +67,9 @@ async fn run_model(path: std::path::PathBuf, seed: u64, steps: usize) {
             40..=64 => check_read(&log, &model, &mut rng).await,
             65..=74 => {
                 if model.end() > model.durable_end {
-                    log.wait_durable(model.end() - 1).await.expect("wait_durable");
+                    log.wait_durable(model.end() - 1)
+                        .await
+                        .expect("wait_durable");
                     model.durable_end = model.end();
                 }
             }
@@ -75,7 +79,10 @@ async fn run_model(path: std::path::PathBuf, seed: u64, steps: usize) {
         }
         assert_eq!(log.log_end_offset(), model.end(), "log end");
         assert_eq!(log.log_start_offset(), model.log_start, "log start");
-        assert!(log.durable_end_offset() >= model.durable_end, "durable end went back");
+        assert!(
+            log.durable_end_offset() >= model.durable_end,
+            "durable end went back"
+        );
     }
     reopen(log, &path, &config, &mut model).await;
 }
@@ -86,14 +93,25 @@ async fn append_some(log: &Rc<PartitionLog>, model: &mut Model, rng: &mut Rng, t
     let mut raws = Vec::new();
     for _ in 0..concurrent {
         *tag += 1;
-        let raw = batch(1 + rng.below(4) as usize, rng.below(1500) as usize, *tag as i64, *tag);
+        let raw = batch(
+            1 + rng.below(4) as usize,
+            rng.below(1500) as usize,
+            *tag as i64,
+            *tag,
+        );
         raws.push(raw.clone());
         let log = log.clone();
-        tasks.push(glommio::spawn_local(async move { log.append(raw, 2, None).await }));
+        tasks.push(glommio::spawn_local(async move {
+            log.append(raw, 2, None).await
+        }));
     }
     for (task, raw) in tasks.into_iter().zip(raws) {
         let info = task.await.expect("append");
-        assert_eq!(info.base_offset, model.end(), "offsets dense and in call order");
+        assert_eq!(
+            info.base_offset,
+            model.end(),
+            "offsets dense and in call order"
+        );
         model.batches.push(ModelBatch {
             base: info.base_offset,
             last: info.last_offset,
@@ -114,7 +132,10 @@ async fn check_read(log: &PartitionLog, model: &Model, rng: &mut Rng) {
     let got = batches_of(&read.data);
     let first = model.index_containing(offset);
     assert!(!got.is_empty(), "at least one batch");
-    assert!(got.len() == 1 || read.data.len() <= max_bytes, "max_bytes honoured after the first");
+    assert!(
+        got.len() == 1 || read.data.len() <= max_bytes,
+        "max_bytes honoured after the first"
+    );
     for (i, (base, last, bytes)) in got.iter().enumerate() {
         let want = &model.batches[first + i];
         assert_eq!((*base, *last), (want.base, want.last));
@@ -135,13 +156,18 @@ async fn truncate_some(log: &PartitionLog, model: &mut Model, rng: &mut Rng) {
         .chain(std::iter::once(model.end()))
         .collect();
     let offset = candidates[rng.below(candidates.len() as u64) as usize];
-    log.truncate_suffix(offset).await.expect("truncate at boundary");
+    log.truncate_suffix(offset)
+        .await
+        .expect("truncate at boundary");
     model.batches.retain(|b| b.base < offset);
     model.durable_end = model.durable_end.min(offset);
     if let Some(inside) = model.batches.last().filter(|b| b.last > b.base) {
         let mid = inside.base + 1;
         if mid >= model.log_start {
-            let err = log.truncate_suffix(mid).await.expect_err("mid-batch truncate");
+            let err = log
+                .truncate_suffix(mid)
+                .await
+                .expect_err("mid-batch truncate");
             assert!(matches!(err, LogError::NotBatchBoundary { .. }), "{err}");
         }
     }
@@ -150,7 +176,9 @@ async fn truncate_some(log: &PartitionLog, model: &mut Model, rng: &mut Rng) {
 async fn advance_start(log: &PartitionLog, model: &mut Model, rng: &mut Rng) {
     let span = (model.end() - model.log_start + 1) as u64;
     let offset = model.log_start + rng.below(span) as i64;
-    log.advance_log_start(offset).await.expect("advance log start");
+    log.advance_log_start(offset)
+        .await
+        .expect("advance log start");
     model.log_start = model.log_start.max(offset);
 }
 
@@ -163,12 +191,26 @@ async fn reopen(
     model: &mut Model,
 ) -> Rc<PartitionLog> {
     drop(log);
-    let log = PartitionLog::open(path, config.clone()).await.expect("reopen");
+    let log = PartitionLog::open(path, config.clone())
+        .await
+        .expect("reopen");
     let end = log.log_end_offset();
-    assert!(end >= model.durable_end, "lost durable data: end {end} < {}", model.durable_end);
-    assert_eq!(log.log_start_offset(), model.log_start, "log start survives reopen");
+    assert!(
+        end >= model.durable_end,
+        "lost durable data: end {end} < {}",
+        model.durable_end
+    );
+    assert_eq!(
+        log.log_start_offset(),
+        model.log_start,
+        "log start survives reopen"
+    );
     model.batches.retain(|b| b.last < end);
-    assert_eq!(model.end(), end, "recovered end lies on a batch boundary of the model");
+    assert_eq!(
+        model.end(),
+        end,
+        "recovered end lies on a batch boundary of the model"
+    );
     let mut offset = model.log_start;
     while offset < end {
         let read = log.read(offset, 1 << 20).await.expect("read after reopen");
