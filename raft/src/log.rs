@@ -39,6 +39,19 @@ impl<S: Storage> RaftLog<S> {
         }
     }
 
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// For persisting the unstable tail; the caller then calls `stable_to`.
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    pub fn committed_index(&self) -> u64 {
+        self.committed
+    }
+
     pub fn first_index(&self) -> u64 {
         match &self.unstable_snapshot {
             Some(s) => s.meta.index + 1,

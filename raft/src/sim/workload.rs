@@ -21,6 +21,31 @@ impl World {
             if self.rng.chance_ppm(self.cfg.conf_change_ppm) {
                 self.change_membership(group);
             }
+            if self.rng.chance_ppm(self.cfg.transfer_ppm) {
+                self.transfer_leadership(group);
+            }
+        }
+    }
+
+    /// An operator moving leadership (e.g. to rebalance leaders across brokers).
+    fn transfer_leadership(&mut self, group: GroupId) {
+        let pick = self.rng.next_u64();
+        for node in self.nodes.iter_mut() {
+            let Some(manager) = node.up.as_mut() else {
+                continue;
+            };
+            let Ok(raw) = manager.group_mut(group) else {
+                continue;
+            };
+            if !raw.is_leader() {
+                continue;
+            }
+            let mut voters = raw.conf_state().voters.clone();
+            voters.sort_unstable();
+            let target = voters[(pick % voters.len() as u64) as usize];
+            raw.transfer_leadership(target);
+            self.trace = fnv1a(self.trace, &[40, target as u8]);
+            return;
         }
     }
 

@@ -44,6 +44,8 @@ pub struct SimConfig {
     /// Small limits split catch-up into many appends, so followers acknowledge
     /// old-term entries without the new leader's no-op (thesis Figure 3.7).
     pub max_append_bytes: u64,
+    /// Per-group, per-tick chance that the leader hands leadership to a random voter.
+    pub transfer_ppm: u64,
 }
 
 impl SimConfig {
@@ -66,6 +68,7 @@ impl SimConfig {
             conf_change_ppm: rng.gen_range(0, 4_000),
             compact_ppm: rng.gen_range(0, 3_000),
             max_append_bytes: [1, 100, 4096][rng.gen_range(0, 3) as usize],
+            transfer_ppm: rng.gen_range(0, 3_000),
         }
     }
 
