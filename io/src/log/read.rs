@@ -1,7 +1,7 @@
 //! Reads: hot data from the batch cache, cold data by DMA reads located through the sparse
 //! index; and timestamp lookups through the time index.
 
-use super::scan::{for_each_batch, scan_segment};
+use super::scan::{for_each_batch, scan_segment, ScanEnd};
 use super::segment::{self, SegmentIndex};
 use super::{Inner, LogError, PartitionLog, ReadBatches};
 use crate::rt::DirectFile;
@@ -64,6 +64,11 @@ impl PartitionLog {
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {
                     Err(state.out_of_range(start_offset))
                 }
+                Err(err) if err.kind() == io::ErrorKind::InvalidData => Err(LogError::Corrupt {
+                    what: "segment",
+                    path: self.inner.dir.clone(),
+                    detail: err.to_string(),
+                }),
                 Err(err) => Err(LogError::io("read segment", self.inner.dir.clone(), err)),
             };
         }
@@ -201,7 +206,7 @@ async fn read_cold(
     let mut out = BytesMut::new();
     let mut first_offset = None;
     let mut next_offset = start_offset;
-    for_each_batch(
+    let (end, stopped_at) = for_each_batch(
         &file,
         position,
         plan.size_bytes,
@@ -221,6 +226,12 @@ async fn read_cold(
         },
     )
     .await?;
+    if let (None, ScanEnd::Invalid(why)) = (first_offset, end) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("corrupt batch at byte {stopped_at} of segment {base}: {why}"),
+        ));
+    }
     Ok(first_offset.map(|first_offset| ReadBatches {
         data: out.freeze(),
         first_offset,
