@@ -17,6 +17,12 @@ use super::broker::{
 use super::config_def::ConfigType;
 use super::config_describe::{broker_topic_default_values, BrokerConfigValue};
 use super::topic_config::{BrokerTopicDefaults, ConfigOverrides, TopicConfig, MAX_MESSAGE_BYTES};
+use crate::state::ShardState;
+
+/// The broker-level topic defaults of this shard's broker.
+pub fn broker_topic_defaults(state: &ShardState) -> BrokerTopicDefaults {
+    topic_defaults_from(&state.config)
+}
 
 /// The topic defaults this broker config implies.
 pub fn topic_defaults_from(config: &BrokerConfig) -> BrokerTopicDefaults {

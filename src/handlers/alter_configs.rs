@@ -15,7 +15,6 @@
 //! are computed.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey};
@@ -29,13 +28,15 @@ use crate::error::BrokerError;
 use crate::handlers::describe_configs::{
     check_broker_resource, unsupported_resource_type, RESOURCE_BROKER, RESOURCE_TOPIC,
 };
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::AlterConfigs;
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;
 
-pub async fn handle(state: &Rc<ShardState>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let state: &ShardState = &ctx.state;
     let keys: Vec<(i8, &str)> = request
         .resources
         .iter()
@@ -73,7 +74,7 @@ pub async fn handle(state: &Rc<ShardState>, request: AlterConfigsRequest) -> Alt
 /// Applies one resource's change: `change` computes a topic's new overrides from its current
 /// ones; broker resources accept no entries.
 pub async fn alter_resource(
-    state: &Rc<ShardState>,
+    state: &ShardState,
     (resource_type, name): (i8, &str),
     entry_names: &[&str],
     change: impl FnOnce(&ConfigOverrides, &BrokerTopicDefaults) -> Result<ConfigOverrides, ConfigError>,

@@ -7,7 +7,6 @@
 //! A topic named twice in one request is INVALID_REQUEST for each entry.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -16,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::BrokerError;
 use crate::handlers::create_topics::{check_replicas_on_this_node, MAX_PARTITIONS_PER_TOPIC};
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::CreatePartitions;
@@ -23,9 +23,10 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 3;
 
 pub async fn handle(
-    state: &Rc<ShardState>,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let state: &ShardState = &ctx.state;
     let node_id = state.node_id();
     let duplicates = duplicated_names(&request);
     let mut response = CreatePartitionsResponse::default();
@@ -44,7 +45,7 @@ pub async fn handle(
 }
 
 async fn grow(
-    state: &Rc<ShardState>,
+    state: &ShardState,
     topic: &CreatePartitionsTopic,
     node_id: i32,
     validate_only: bool,

@@ -13,7 +13,6 @@
 //! and every client in use negotiates v2 or later.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
@@ -25,8 +24,10 @@ use uuid::Uuid;
 
 use crate::config::config_describe::describe_topic;
 use crate::config::topic_config::{validate_overrides, BrokerTopicDefaults, ConfigOverrides};
+use crate::config::topic_defaults::broker_topic_defaults;
 use crate::config::topic_name::{colliding_topic, validate_topic_name};
 use crate::error::BrokerError;
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::CreateTopics;
@@ -46,8 +47,9 @@ pub struct TopicPlan {
     pub overrides: ConfigOverrides,
 }
 
-pub async fn handle(state: &Rc<ShardState>, request: CreateTopicsRequest) -> CreateTopicsResponse {
-    let defaults = crate::config::topic_defaults::broker_topic_defaults(state);
+pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let state: &ShardState = &ctx.state;
+    let defaults = broker_topic_defaults(state);
     let node_id = state.node_id();
     let duplicates = duplicated_names(&request);
     let mut response = CreateTopicsResponse::default();
@@ -69,7 +71,7 @@ pub async fn handle(state: &Rc<ShardState>, request: CreateTopicsRequest) -> Cre
 }
 
 async fn create_one(
-    state: &Rc<ShardState>,
+    state: &ShardState,
     topic: &CreatableTopic,
     defaults: &BrokerTopicDefaults,
     node_id: i32,

@@ -10,7 +10,6 @@
 //! v0 is not offered: kafka-protocol 0.18 starts DeleteTopics at v1.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -19,6 +18,7 @@ use uuid::Uuid;
 
 use crate::config::topic_name::is_internal_topic;
 use crate::error::BrokerError;
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::DeleteTopics;
@@ -37,7 +37,8 @@ pub enum TopicRef {
     },
 }
 
-pub async fn handle(state: &Rc<ShardState>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let state: &ShardState = &ctx.state;
     let mut response = DeleteTopicsResponse::default();
     let refs = topic_refs(&request);
     let duplicates = duplicated_refs(&refs);
@@ -70,7 +71,7 @@ pub async fn handle(state: &Rc<ShardState>, request: DeleteTopicsRequest) -> Del
     response
 }
 
-async fn delete_named(state: &Rc<ShardState>, name: &str) -> Result<(), BrokerError> {
+async fn delete_named(state: &ShardState, name: &str) -> Result<(), BrokerError> {
     check_deletable(name)?;
     crate::cluster::delete_topic(state, name).await
 }

@@ -11,8 +11,6 @@
 //! v0 is not offered: kafka-protocol 0.18 starts DescribeConfigs at v1 (v0 had `is_default`
 //! instead of a source; every maintained client negotiates v1+).
 
-use std::rc::Rc;
-
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -23,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::config::config_describe::{describe_broker, describe_topic, DescribedConfig};
 use crate::config::topic_defaults::{broker_config_values, broker_topic_defaults};
 use crate::error::BrokerError;
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::DescribeConfigs;
@@ -41,9 +40,10 @@ pub struct Detail {
 }
 
 pub async fn handle(
-    state: &Rc<ShardState>,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let state: &ShardState = &ctx.state;
     let detail = Detail {
         synonyms: request.include_synonyms,
         documentation: request.include_documentation,
@@ -59,7 +59,7 @@ pub async fn handle(
 }
 
 fn describe_resource(
-    state: &Rc<ShardState>,
+    state: &ShardState,
     resource: &DescribeConfigsResource,
 ) -> Result<Vec<DescribedConfig>, BrokerError> {
     let keys: Option<Vec<&str>> = resource
@@ -80,7 +80,7 @@ fn describe_resource(
         }
         RESOURCE_BROKER => {
             check_broker_resource(name, state.node_id())?;
-            Ok(describe_broker(&broker_config_values(state), keys))
+            Ok(describe_broker(&broker_config_values(&state.config), keys))
         }
         other => Err(unsupported_resource_type(other)),
     }

@@ -8,8 +8,6 @@
 //! INVALID_CONFIG. All operations of a resource apply together or not at all; validate_only
 //! stores nothing. Broker resources behave as in AlterConfigs (none is dynamic yet).
 
-use std::rc::Rc;
-
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
@@ -21,6 +19,7 @@ use crate::config::topic_config::{BrokerTopicDefaults, ConfigOverrides};
 use crate::handlers::alter_configs::{
     alter_resource, duplicate_resource, duplicated_resources, error_parts,
 };
+use crate::server::RequestContext;
 use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::IncrementalAlterConfigs;
@@ -28,9 +27,10 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 1;
 
 pub async fn handle(
-    state: &Rc<ShardState>,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let state: &ShardState = &ctx.state;
     let keys: Vec<(i8, &str)> = request
         .resources
         .iter()
