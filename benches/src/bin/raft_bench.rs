@@ -266,15 +266,15 @@ fn main() {
         idle.bytes_per_tick
     );
     println!(
-        "  bytes per idle group per heartbeat (id-only)      {:>8.3}",
+        "  bytes per idle group per heartbeat+response (id-only) {:>8.3}",
         idle.bytes_per_group_heartbeat
     );
     println!(
-        "  baseline: same frame with term+commit per group   {:>8.3}",
+        "  baseline: same frames with term+commit per group      {:>8.3}",
         idle.full_bytes_per_group_heartbeat
     );
     println!(
-        "  baseline: one frame per group                     {:>8.3}",
+        "  baseline: one frame per group and message             {:>8.3}",
         idle.per_group_frames_bytes_per_group_heartbeat
     );
     println!(
