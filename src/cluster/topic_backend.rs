@@ -1,0 +1,152 @@
+//! Topic mutations. Callable on any shard; each one hops to shard 0, which checks it against
+//! the current table, persists the new table and installs it locally with no `.await` in
+//! between (so two concurrent creates of one name cannot both pass the check), then
+//! broadcasts the snapshot to every shard and only then answers. Shards ignore snapshots
+//! older than the one they hold, so out-of-order broadcasts cannot roll a table back.
+//!
+//! Deleting a topic also deletes its partitions' logs on their owning shards; altering its
+//! configs applies the new log settings to the open partitions.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::cluster::topic_table::{TopicConfigs, TopicTable};
+use crate::config::topic_name::validate_topic_name;
+use crate::error::BrokerError;
+use crate::partition::ops::PartitionLookup;
+use crate::state::ShardState;
+
+/// The shard that owns the topic table while there is no controller.
+pub const METADATA_SHARD: usize = 0;
+
+/// Creates `name` with `partitions` partitions and config `configs` (already validated by the
+/// caller). With `validate_only` checks everything and creates nothing. Returns the topic id.
+pub async fn create_topic(
+    state: &ShardState,
+    name: &str,
+    partitions: i32,
+    configs: TopicConfigs,
+    validate_only: bool,
+) -> Result<Uuid, BrokerError> {
+    validate_topic_name(name).map_err(BrokerError::InvalidTopic)?;
+    let topic_id = fresh_topic_id(&state.topics());
+    if validate_only {
+        state
+            .topics()
+            .with_created(name, partitions, configs, topic_id)?;
+        return Ok(topic_id);
+    }
+    let name = name.to_string();
+    state
+        .bus
+        .invoke_on(METADATA_SHARD, move |owner: Rc<ShardState>| async move {
+            let next = owner
+                .topics()
+                .with_created(&name, partitions, configs, topic_id)?;
+            commit(&owner, next).await?;
+            tracing::info!(topic = %name, partitions, %topic_id, "created topic");
+            Ok(topic_id)
+        })
+        .await?
+}
+
+/// Deletes `name` and the logs of its partitions.
+pub async fn delete_topic(state: &ShardState, name: &str) -> Result<(), BrokerError> {
+    let name = name.to_string();
+    state
+        .bus
+        .invoke_on(METADATA_SHARD, move |owner: Rc<ShardState>| async move {
+            let (next, removed) = owner.topics().with_deleted(&name)?;
+            commit(&owner, next).await?;
+            tracing::info!(topic = %name, topic_id = %removed.topic_id, "deleted topic");
+            let results = owner
+                .bus
+                .invoke_on_all(move |shard: Rc<ShardState>| async move {
+                    delete_local_logs(&shard, &name).await
+                })
+                .await?;
+            results.into_iter().collect::<Result<(), BrokerError>>()
+        })
+        .await?
+}
+
+/// Grows `name` to `new_total` partitions.
+pub async fn create_partitions(
+    state: &ShardState,
+    name: &str,
+    new_total: i32,
+) -> Result<(), BrokerError> {
+    let name = name.to_string();
+    state
+        .bus
+        .invoke_on(METADATA_SHARD, move |owner: Rc<ShardState>| async move {
+            let next = owner.topics().with_partitions(&name, new_total)?;
+            commit(&owner, next).await?;
+            tracing::info!(topic = %name, partitions = new_total, "added partitions");
+            Ok(())
+        })
+        .await?
+}
+
+/// Replaces the config overrides of `name` (already validated) and applies the resulting
+/// log settings to its open partitions on every shard.
+pub async fn alter_topic_configs(
+    state: &ShardState,
+    name: &str,
+    overrides: TopicConfigs,
+) -> Result<(), BrokerError> {
+    let name = name.to_string();
+    state
+        .bus
+        .invoke_on(METADATA_SHARD, move |owner: Rc<ShardState>| async move {
+            let next = owner.topics().with_configs(&name, overrides)?;
+            commit(&owner, next).await?;
+            tracing::info!(topic = %name, "altered topic configs");
+            owner
+                .bus
+                .invoke_on_all(move |shard: Rc<ShardState>| async move {
+                    let lookup = crate::partition::lookup::OwnerLookup(&shard);
+                    if let Some(settings) = lookup.settings(&name, 0) {
+                        shard.partitions.apply_topic_settings(&name, &settings);
+                    }
+                })
+                .await?;
+            Ok(())
+        })
+        .await?
+}
+
+/// Persists `next` (shard 0 only), installs it here, then on every other shard.
+async fn commit(owner: &Rc<ShardState>, next: TopicTable) -> Result<(), BrokerError> {
+    assert_eq!(owner.shard_id, METADATA_SHARD, "topic table commits run on shard 0");
+    owner.store.save(&next)?;
+    let next = Arc::new(next);
+    owner.install_topics(next.clone());
+    owner
+        .bus
+        .invoke_on_all(move |shard: Rc<ShardState>| async move {
+            shard.install_topics(next);
+        })
+        .await?;
+    Ok(())
+}
+
+async fn delete_local_logs(shard: &Rc<ShardState>, name: &str) -> Result<(), BrokerError> {
+    shard
+        .partitions
+        .delete_topic(name)
+        .await
+        .map_err(|err| BrokerError::Storage(format!("deleting logs of topic {name}: {err}")))
+}
+
+/// A random id that is not nil and not already used.
+fn fresh_topic_id(table: &TopicTable) -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if !id.is_nil() && table.by_id(id).is_none() {
+            return id;
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The broker's one error type and the ONE place that maps it to a Kafka error code.
+//!
+//! Handlers return `BrokerError` for a topic/partition/resource and put
+//! [`BrokerError::code`] (and, where the response has one, `to_string()` as the message)
+//! into the response body. Only framing/decoding failures close a connection; those are
+//! handled in `server/connection.rs` and never become a `BrokerError`.
+
+use kafka_protocol::ResponseError;
+use ringlet_shard::BusError;
+
+use crate::config::config_def::ConfigError;
+
+/// Why a broker operation failed, with enough context to log it.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopicOrPartition,
+    #[error("This server does not host this topic ID.")]
+    UnknownTopicId,
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("Topic '{0}' already exists.")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    PolicyViolation(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Invalid required acks value {0}: must be -1, 0 or 1")]
+    InvalidRequiredAcks(i16),
+    #[error("{0}")]
+    CorruptMessage(String),
+    #[error("{0}")]
+    InvalidRecord(String),
+    #[error("{0}")]
+    MessageTooLarge(String),
+    #[error("{0}")]
+    RecordListTooLarge(String),
+    #[error("The requested offset is not within the range of offsets maintained by the server.")]
+    OffsetOutOfRange,
+    #[error("The leader epoch in the request is older than the epoch on the broker.")]
+    FencedLeaderEpoch,
+    #[error("The leader epoch in the request is newer than the epoch on the broker.")]
+    UnknownLeaderEpoch,
+    #[error("The fetch session ID was not found.")]
+    FetchSessionIdNotFound,
+    #[error("The fetch session epoch is invalid.")]
+    InvalidFetchSessionEpoch,
+    #[error("This server is not the leader for that topic-partition.")]
+    NotLeaderOrFollower,
+    #[error("The topic was deleted or re-created while the request was in flight.")]
+    StaleTopic,
+    #[error("The version of API is not supported.")]
+    UnsupportedVersion,
+    #[error("The broker is shutting down.")]
+    ShuttingDown,
+    #[error("cross-shard call failed: {0}")]
+    Bus(#[from] BusError),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("metadata store error: {0}")]
+    Metadata(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The broker could not start (bad environment, runtime failure); never sent to clients.
+    #[error("{0}")]
+    Startup(String),
+}
+
+impl BrokerError {
+    /// An invariant of the broker did not hold (a bug, logged; the client sees
+    /// UNKNOWN_SERVER_ERROR).
+    pub fn internal(context: impl Into<String>) -> Self {
+        BrokerError::Internal(context.into())
+    }
+
+    /// The Kafka error code for this error: the ONE mapping in the broker.
+    pub fn code(&self) -> ResponseError {
+        use BrokerError as E;
+        use ResponseError as K;
+        match self {
+            E::UnknownTopicOrPartition => K::UnknownTopicOrPartition,
+            E::UnknownTopicId => K::UnknownTopicId,
+            E::InvalidTopic(_) => K::InvalidTopicException,
+            E::TopicAlreadyExists(_) => K::TopicAlreadyExists,
+            E::InvalidPartitions(_) => K::InvalidPartitions,
+            E::InvalidReplicationFactor(_) => K::InvalidReplicationFactor,
+            E::InvalidReplicaAssignment(_) => K::InvalidReplicaAssignment,
+            E::InvalidRequest(_) => K::InvalidRequest,
+            E::InvalidConfig(_) => K::InvalidConfig,
+            E::PolicyViolation(_) => K::PolicyViolation,
+            E::Config(err) if err.is_invalid_request() => K::InvalidRequest,
+            E::Config(_) => K::InvalidConfig,
+            E::InvalidRequiredAcks(_) => K::InvalidRequiredAcks,
+            E::CorruptMessage(_) => K::CorruptMessage,
+            E::InvalidRecord(_) => K::InvalidRecord,
+            E::MessageTooLarge(_) => K::MessageTooLarge,
+            E::RecordListTooLarge(_) => K::RecordListTooLarge,
+            E::OffsetOutOfRange => K::OffsetOutOfRange,
+            E::FencedLeaderEpoch => K::FencedLeaderEpoch,
+            E::UnknownLeaderEpoch => K::UnknownLeaderEpoch,
+            E::FetchSessionIdNotFound => K::FetchSessionIdNotFound,
+            E::InvalidFetchSessionEpoch => K::InvalidFetchSessionEpoch,
+            // Retriable: the client refreshes metadata and tries again.
+            E::NotLeaderOrFollower | E::StaleTopic | E::ShuttingDown | E::Bus(_) => {
+                K::NotLeaderOrFollower
+            }
+            E::UnsupportedVersion => K::UnsupportedVersion,
+            E::Storage(_) => K::KafkaStorageError,
+            E::Metadata(_) | E::Internal(_) | E::Startup(_) => K::UnknownServerError,
+        }
+    }
+
+    /// The i16 wire value of [`BrokerError::code`].
+    pub fn code_i16(&self) -> i16 {
+        self.code().code()
+    }
+}
+
+/// The wire code of an outcome: 0 for success.
+pub fn code_of<T>(outcome: &Result<T, BrokerError>) -> i16 {
+    outcome.as_ref().err().map_or(0, BrokerError::code_i16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        assert_eq!(BrokerError::UnknownTopicOrPartition.code_i16(), 3);
+        assert_eq!(BrokerError::InvalidTopic("x".into()).code_i16(), 17);
+        assert_eq!(BrokerError::TopicAlreadyExists("x".into()).code_i16(), 36);
+        assert_eq!(BrokerError::NotLeaderOrFollower.code_i16(), 6);
+        assert_eq!(BrokerError::UnknownTopicId.code_i16(), 100);
+        assert_eq!(
+            BrokerError::Config(ConfigError::DuplicateKey("a".into())).code_i16(),
+            42
+        );
+        assert_eq!(
+            BrokerError::Config(ConfigError::UnknownName("a".into())).code_i16(),
+            40
+        );
+        assert_eq!(code_of(&Ok::<(), BrokerError>(())), 0);
+    }
+}

@@ -1,0 +1,94 @@
+//! Per-shard state: everything one shard owns, behind one `Rc` that never leaves its thread.
+//!
+//! Handlers get it through `RequestContext::state`; cross-shard work goes through
+//! `state.bus.invoke_on(shard, move |state: Rc<ShardState>| async move { ... })`, where the
+//! closure runs on the target shard against that shard's `ShardState`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ringlet_shard::{Bus, ShardId};
+
+use crate::cluster::topic_store::TopicStore;
+use crate::cluster::topic_table::TopicTable;
+use crate::config::broker::BrokerConfig;
+use crate::partition::PartitionManager;
+use crate::server::ServerShard;
+
+/// What every shard is started with (built once on the main thread, shared read-only).
+#[derive(Debug, Clone)]
+pub struct SharedSetup {
+    pub config: Arc<BrokerConfig>,
+    pub cluster_id: Arc<str>,
+    /// The topic table as loaded at start.
+    pub topics: Arc<TopicTable>,
+    pub store: TopicStore,
+    /// Open client connections across all shards (for `max_connections`).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One shard's state.
+pub struct ShardState {
+    pub shard_id: ShardId,
+    pub shard_count: usize,
+    pub config: Arc<BrokerConfig>,
+    /// Stable across restarts (stored in the meta dir).
+    pub cluster_id: Arc<str>,
+    pub bus: Bus<ShardState>,
+    /// The partitions this shard owns.
+    pub partitions: PartitionManager,
+    /// Listener and connection bookkeeping of this shard.
+    pub server: ServerShard,
+    /// The consumer-group coordinator of the offsets partitions this shard owns.
+    pub coordinator: crate::coordinator::GroupCoordinator,
+    /// The current topic table snapshot; replaced wholesale by `cluster::topic_backend`.
+    topics: RefCell<Arc<TopicTable>>,
+    /// Only shard 0 writes it (all topic mutations run there).
+    pub(crate) store: TopicStore,
+}
+
+impl ShardState {
+    pub fn new(
+        shard_id: ShardId,
+        shard_count: usize,
+        bus: Bus<ShardState>,
+        setup: &SharedSetup,
+    ) -> Rc<Self> {
+        Rc::new(ShardState {
+            shard_id,
+            shard_count,
+            config: setup.config.clone(),
+            cluster_id: setup.cluster_id.clone(),
+            bus,
+            partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count),
+            server: ServerShard::new(setup.connections.clone()),
+            coordinator: crate::coordinator::GroupCoordinator::new(
+                crate::coordinator::CoordinatorConfig::from_env(),
+            ),
+            topics: RefCell::new(setup.topics.clone()),
+            store: setup.store.clone(),
+        })
+    }
+
+    /// This broker's node id.
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The current topic table snapshot (cheap: an `Arc` clone).
+    pub fn topics(&self) -> Arc<TopicTable> {
+        self.topics.borrow().clone()
+    }
+
+    /// Installs a newer snapshot; older or equal revisions are ignored, so concurrent
+    /// broadcasts arriving out of order cannot roll the table back.
+    pub(crate) fn install_topics(&self, table: Arc<TopicTable>) -> bool {
+        let mut current = self.topics.borrow_mut();
+        if table.revision() <= current.revision() {
+            return false;
+        }
+        *current = table;
+        true
+    }
+}
