@@ -15,7 +15,7 @@ impl World {
             }
             let value = Bytes::from(format!("g{group}-v{}", self.next_value));
             self.next_value += 1;
-            self.propose_to_leader(group, value);
+            let _accepted = self.propose_to_leader(group, value);
         }
         for group in 0..self.cfg.groups {
             if self.rng.chance_ppm(self.cfg.conf_change_ppm) {
@@ -110,7 +110,9 @@ impl World {
         Ok(())
     }
 
-    fn propose_to_leader(&mut self, group: GroupId, value: Bytes) {
+    /// Propose to whoever believes it leads (possibly a stale leader, whose
+    /// entry may then be lost: that is allowed). Returns whether one accepted.
+    fn propose_to_leader(&mut self, group: GroupId, value: Bytes) -> bool {
         for node in self.nodes.iter_mut() {
             let Some(manager) = node.up.as_mut() else {
                 continue;
@@ -119,9 +121,10 @@ impl World {
                 continue;
             };
             if raw.is_leader() && raw.propose(value.clone()).is_ok() {
-                return;
+                return true;
             }
         }
+        false
     }
 
     pub(super) fn liveness_probes(&mut self) {
@@ -132,9 +135,10 @@ impl World {
             };
             if due {
                 let value = Bytes::from(format!("probe-g{group}-t{}", self.now));
-                self.probe_applied.retain(|(_, g)| *g != group);
-                self.probes.insert(group, (value.clone(), self.now));
-                self.propose_to_leader(group, value);
+                if self.propose_to_leader(group, value.clone()) {
+                    self.probe_applied.retain(|(_, g)| *g != group);
+                    self.probes.insert(group, (value, self.now));
+                }
             }
         }
     }
