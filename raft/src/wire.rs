@@ -110,20 +110,7 @@ fn encode_body(out: &mut BytesMut, term: u64, body: &MessageBody) {
             for x in [*prev_index, *prev_term, *commit, entries.len() as u64] {
                 v(out, x);
             }
-            for (i, e) in entries.iter().enumerate() {
-                assert_eq!(
-                    e.index,
-                    prev_index + 1 + i as u64,
-                    "raft invariant: append entries are contiguous"
-                );
-                v(out, e.term);
-                out.put_u8(match e.kind {
-                    EntryKind::Normal => 0,
-                    EntryKind::ConfChange => 1,
-                });
-                v(out, e.data.len() as u64);
-                out.put_slice(&e.data);
-            }
+            encode_entries(out, *prev_index, entries);
         }
         MessageBody::AppendResponse {
             reject,
@@ -174,22 +161,43 @@ fn encode_body(out: &mut BytesMut, term: u64, body: &MessageBody) {
         MessageBody::InstallSnapshot { snapshot } => {
             out.put_u8(8);
             v(out, term);
-            let meta = &snapshot.meta;
-            v(out, meta.index);
-            v(out, meta.term);
-            for ids in [&meta.conf.voters, &meta.conf.learners] {
-                v(out, ids.len() as u64);
-                for id in ids.iter() {
-                    v(out, *id);
-                }
-            }
-            v(out, snapshot.data.len() as u64);
-            out.put_slice(&snapshot.data);
+            encode_snapshot(out, snapshot);
         }
         MessageBody::HeartbeatLight | MessageBody::HeartbeatLightResponse => {
             unreachable!("light messages are encoded in the id lists")
         }
     }
+}
+
+fn encode_entries(out: &mut BytesMut, prev_index: u64, entries: &[Entry]) {
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(
+            e.index,
+            prev_index + 1 + i as u64,
+            "raft invariant: append entries are contiguous"
+        );
+        put_varint(out, e.term);
+        out.put_u8(match e.kind {
+            EntryKind::Normal => 0,
+            EntryKind::ConfChange => 1,
+        });
+        put_varint(out, e.data.len() as u64);
+        out.put_slice(&e.data);
+    }
+}
+
+fn encode_snapshot(out: &mut BytesMut, snapshot: &Snapshot) {
+    let meta = &snapshot.meta;
+    put_varint(out, meta.index);
+    put_varint(out, meta.term);
+    for ids in [&meta.conf.voters, &meta.conf.learners] {
+        put_varint(out, ids.len() as u64);
+        for id in ids.iter() {
+            put_varint(out, *id);
+        }
+    }
+    put_varint(out, snapshot.data.len() as u64);
+    out.put_slice(&snapshot.data);
 }
 
 struct Reader {
@@ -321,25 +329,7 @@ fn decode_body(r: &mut Reader, tag: u8) -> Result<MessageBody> {
     Ok(match tag {
         1 => {
             let (prev_index, prev_term, commit) = (r.varint()?, r.varint()?, r.varint()?);
-            let n = r.count()?;
-            let mut entries = Vec::with_capacity(n);
-            for i in 0..n as u64 {
-                let term = r.varint()?;
-                let kind = match r.u8()? {
-                    0 => EntryKind::Normal,
-                    1 => EntryKind::ConfChange,
-                    _ => return Err(r.err("unknown entry kind")),
-                };
-                let index = prev_index
-                    .checked_add(1 + i)
-                    .ok_or_else(|| r.err("index overflow"))?;
-                entries.push(Entry {
-                    term,
-                    index,
-                    kind,
-                    data: r.bytes()?,
-                });
-            }
+            let entries = decode_entries(r, prev_index)?;
             MessageBody::Append {
                 prev_index,
                 prev_term,
@@ -384,20 +374,47 @@ fn decode_body(r: &mut Reader, tag: u8) -> Result<MessageBody> {
         }
         7 => MessageBody::TimeoutNow,
         8 => {
-            let (index, term) = (r.varint()?, r.varint()?);
-            let conf = ConfState {
-                voters: r.ids()?,
-                learners: r.ids()?,
-            };
-            let data = r.bytes()?;
-            MessageBody::InstallSnapshot {
-                snapshot: Snapshot {
-                    meta: SnapshotMeta { index, term, conf },
-                    data,
-                },
-            }
+            let snapshot = decode_snapshot(r)?;
+            MessageBody::InstallSnapshot { snapshot }
         }
         _ => return Err(r.err("unknown message tag")),
+    })
+}
+
+fn decode_entries(r: &mut Reader, prev_index: u64) -> Result<Vec<Entry>> {
+    let n = r.count()?;
+    let mut entries = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let term = r.varint()?;
+        let kind = match r.u8()? {
+            0 => EntryKind::Normal,
+            1 => EntryKind::ConfChange,
+            _ => return Err(r.err("unknown entry kind")),
+        };
+        let index = prev_index
+            .checked_add(1 + i)
+            .ok_or_else(|| r.err("index overflow"))?;
+        let data = r.bytes()?;
+        entries.push(Entry {
+            term,
+            index,
+            kind,
+            data,
+        });
+    }
+    Ok(entries)
+}
+
+fn decode_snapshot(r: &mut Reader) -> Result<Snapshot> {
+    let (index, term) = (r.varint()?, r.varint()?);
+    let conf = ConfState {
+        voters: r.ids()?,
+        learners: r.ids()?,
+    };
+    let data = r.bytes()?;
+    Ok(Snapshot {
+        meta: SnapshotMeta { index, term, conf },
+        data,
     })
 }
 
