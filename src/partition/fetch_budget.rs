@@ -134,7 +134,11 @@ mod tests {
     fn first_partition_with_data_keeps_an_oversized_batch() {
         let mut reads = vec![read(&[], 100), read(&[5000], 100), read(&[50], 100)];
         let used = apply_response_budget(&mut reads, 1000);
-        assert_eq!(reads[1].records.len(), 5000, "KIP-74: progress despite limits");
+        assert_eq!(
+            reads[1].records.len(),
+            5000,
+            "KIP-74: progress despite limits"
+        );
         assert!(reads[2].records.is_empty(), "budget already exhausted");
         assert_eq!(used, 5000);
     }

@@ -66,7 +66,9 @@ pub fn check_produced_records(
         ));
     }
     if header.records_count == 0 {
-        return Err(RecordsRejected::Invalid("record batch has no records".into()));
+        return Err(RecordsRejected::Invalid(
+            "record batch has no records".into(),
+        ));
     }
     Ok(header)
 }
@@ -110,7 +112,11 @@ mod tests {
         for &byte in bytes {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

@@ -270,7 +270,10 @@ mod tests {
         let partition = AppendWaiters::default();
         partition.register(&waiter);
         partition.wake_all();
-        assert_eq!(poll_once(fut.as_mut(), &wake), Poll::Ready(vec!["slow", "fast"]));
+        assert_eq!(
+            poll_once(fut.as_mut(), &wake),
+            Poll::Ready(vec!["slow", "fast"])
+        );
     }
 
     #[test]
@@ -280,7 +283,9 @@ mod tests {
         let mut fut = std::pin::pin!(signal.fired());
         assert!(poll_once(fut.as_mut(), &wake).is_pending());
         let remote = Arc::clone(&signal);
-        std::thread::spawn(move || remote.fire()).join().expect("thread");
+        std::thread::spawn(move || remote.fire())
+            .join()
+            .expect("thread");
         assert_eq!(wake.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(poll_once(fut.as_mut(), &wake).is_ready());
     }

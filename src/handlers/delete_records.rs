@@ -1,0 +1,101 @@
+//! DeleteRecords (API key 21), v0-v2.
+//!
+//! Advances each partition's log start offset to the requested offset (-1 means
+//! the high watermark); the log persists the new start, so deleted records stay
+//! deleted across restarts. Offsets beyond the high watermark are
+//! OFFSET_OUT_OF_RANGE. Each partition reports its new low watermark.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse};
+
+use crate::error::BrokerError;
+use crate::partition::by_shard::Slots;
+use crate::partition::fan_out::fan_out;
+use crate::partition::lookup;
+use crate::partition::ops::{self, DeleteRecordsItem};
+use crate::server::RequestContext;
+use crate::state::ShardState;
+
+pub const API_KEY: ApiKey = ApiKey::DeleteRecords;
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 2;
+
+type Outcome = Result<i64, BrokerError>;
+
+pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let state = &ctx.state;
+    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
+    let mut slots: Slots<Outcome> = Slots::new(count);
+    let mut routed = Vec::new();
+    let mut position = 0usize;
+    for topic in &request.topics {
+        let meta = lookup::topic(state, topic.name.as_str());
+        for partition in &topic.partitions {
+            match meta
+                .as_ref()
+                .and_then(|m| m.owner_of(partition.partition_index))
+            {
+                Some(owner) => routed.push((
+                    owner,
+                    position,
+                    DeleteRecordsItem {
+                        topic: topic.name.to_string(),
+                        partition: partition.partition_index,
+                        offset: partition.offset,
+                    },
+                )),
+                None => slots.fill(position, Err(BrokerError::UnknownTopicOrPartition)),
+            }
+            position += 1;
+        }
+    }
+    let results = fan_out(
+        state,
+        routed,
+        |owner: Rc<ShardState>, items| async move {
+            let lookup = lookup::OwnerLookup(&owner);
+            ops::delete_records(&owner.partitions, &lookup, items).await
+        },
+        |err| Err(BrokerError::Bus(err.clone())),
+    )
+    .await;
+    for (position, outcome) in results {
+        slots.fill(position, outcome);
+    }
+    let outcomes = slots.into_ordered(|_| Err(BrokerError::internal("delete_records: no outcome")));
+    build_response(&request, outcomes)
+}
+
+/// The response, topics and partitions in request order.
+pub fn build_response(
+    request: &DeleteRecordsRequest,
+    outcomes: Vec<Outcome>,
+) -> DeleteRecordsResponse {
+    let mut outcomes = outcomes.into_iter();
+    let mut response = DeleteRecordsResponse::default();
+    for topic in &request.topics {
+        let mut topic_result = DeleteRecordsTopicResult::default();
+        topic_result.name = topic.name.clone();
+        for partition in &topic.partitions {
+            let mut p = DeleteRecordsPartitionResult::default();
+            p.partition_index = partition.partition_index;
+            match outcomes
+                .next()
+                .unwrap_or_else(|| Err(BrokerError::internal("delete_records: missing outcome")))
+            {
+                Ok(low_watermark) => p.low_watermark = low_watermark,
+                Err(err) => {
+                    p.low_watermark = -1;
+                    p.error_code = err.code_i16();
+                }
+            }
+            topic_result.partitions.push(p);
+        }
+        response.topics.push(topic_result);
+    }
+    response
+}

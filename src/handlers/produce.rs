@@ -1,0 +1,240 @@
+//! Produce (API key 0), v3-v11.
+//!
+//! Two stages, like every data-plane handler: on the connection's shard each
+//! partition's records are checked (one magic-2 batch, CRC, size limit) and the
+//! partition is resolved in the topic table; then the valid ones are grouped by
+//! owning shard and each shard gets ONE bus hop that appends all of them
+//! (`partition::ops::produce`). acks=all replies once the batches are durable
+//! (the log group-commits, so concurrent producers share an fdatasync); acks=1
+//! replies after the append; acks=0 sends no response at all.
+//!
+//! v12 (transactions v2) and v13 (topic ids) are not offered: clients then use
+//! v11, which carries the same data for non-transactional producers.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::BrokerError;
+use crate::partition::by_shard::Slots;
+use crate::partition::fan_out::fan_out;
+use crate::partition::ops::{self, ProduceItem};
+use crate::partition::records_check::{check_produced_records, RecordsRejected};
+use crate::partition::{lookup, Appended};
+use crate::server::RequestContext;
+use crate::state::ShardState;
+
+pub const API_KEY: ApiKey = ApiKey::Produce;
+pub const MIN_VERSION: i16 = 3;
+pub const MAX_VERSION: i16 = 11;
+
+/// The outcome of one partition of the request.
+pub type PartitionOutcome = Result<Appended, BrokerError>;
+
+/// Serves a produce request; `None` for acks=0 (Kafka sends no response then).
+pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+    let state = &ctx.state;
+    let acks = request.acks;
+    if !matches!(acks, -1..=1) {
+        let outcomes = request_partitions(&request)
+            .map(|_| Err(BrokerError::InvalidRequiredAcks(acks)))
+            .collect();
+        return Some(build_response(&request, outcomes));
+    }
+    let outcomes = append_all(state, &request).await;
+    (acks != 0).then(|| build_response(&request, outcomes))
+}
+
+/// `(topic, partition)` of every partition in request order.
+fn request_partitions(request: &ProduceRequest) -> impl Iterator<Item = (&TopicName, i32)> {
+    request.topic_data.iter().flat_map(|topic| {
+        topic
+            .partition_data
+            .iter()
+            .map(move |partition| (&topic.name, partition.index))
+    })
+}
+
+/// Validates locally, then one hop per owning shard; outcomes in request order.
+async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<PartitionOutcome> {
+    let mut slots: Slots<PartitionOutcome> = Slots::new(request_partitions(request).count());
+    let mut routed = Vec::new();
+    let mut position = 0usize;
+    for topic in &request.topic_data {
+        let meta = lookup::topic(state, topic.name.as_str());
+        for partition in &topic.partition_data {
+            let records = partition.records.as_deref().unwrap_or_default();
+            match check_partition(meta.as_ref(), partition.index, records) {
+                Ok(owner) => {
+                    let item = ProduceItem {
+                        topic: topic.name.to_string(),
+                        partition: partition.index,
+                        records: owned_records(partition.records.clone()),
+                    };
+                    routed.push((owner, position, item));
+                }
+                Err(err) => slots.fill(position, Err(err)),
+            }
+            position += 1;
+        }
+    }
+    let wait_durable = request.acks == -1;
+    let results = fan_out(
+        state,
+        routed,
+        move |owner: Rc<ShardState>, items| async move {
+            let lookup = lookup::OwnerLookup(&owner);
+            ops::produce(&owner.partitions, &lookup, items, wait_durable).await
+        },
+        |err| Err(BrokerError::Bus(err.clone())),
+    )
+    .await;
+    for (position, outcome) in results {
+        slots.fill(position, outcome);
+    }
+    slots.into_ordered(|_| Err(BrokerError::internal("produce: a partition got no outcome")))
+}
+
+/// Checks one partition on the connection's shard and returns its owning shard.
+fn check_partition(
+    meta: Option<&lookup::TopicMeta>,
+    partition: i32,
+    records: &[u8],
+) -> Result<usize, BrokerError> {
+    let meta = meta.ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let owner = meta
+        .owner_of(partition)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let max_message_bytes = usize::try_from(meta.max_message_bytes).unwrap_or(0);
+    check_produced_records(records, max_message_bytes).map_err(|rejected| match rejected {
+        RecordsRejected::Invalid(reason) => BrokerError::InvalidRecord(reason),
+        RecordsRejected::Corrupt(err) => BrokerError::CorruptMessage(err.to_string()),
+        RecordsRejected::TooLarge { .. } => BrokerError::MessageTooLarge(rejected.to_string()),
+    })?;
+    Ok(owner)
+}
+
+/// The log patches offsets in place, so it takes the bytes owned. The decoded
+/// request usually shares its frame buffer, so this is normally one copy.
+fn owned_records(records: Option<bytes::Bytes>) -> BytesMut {
+    match records {
+        Some(bytes) => bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+        None => BytesMut::new(),
+    }
+}
+
+/// The response, partitions in request order.
+pub fn build_response(
+    request: &ProduceRequest,
+    outcomes: Vec<PartitionOutcome>,
+) -> ProduceResponse {
+    let mut outcomes = outcomes.into_iter();
+    let mut response = ProduceResponse::default();
+    for topic in &request.topic_data {
+        let mut topic_response = TopicProduceResponse::default();
+        topic_response.name = topic.name.clone();
+        for partition in &topic.partition_data {
+            let outcome = outcomes
+                .next()
+                .unwrap_or_else(|| Err(BrokerError::internal("produce: missing outcome")));
+            topic_response
+                .partition_responses
+                .push(partition_response(partition.index, outcome));
+        }
+        response.responses.push(topic_response);
+    }
+    response
+}
+
+fn partition_response(index: i32, outcome: PartitionOutcome) -> PartitionProduceResponse {
+    let mut response = PartitionProduceResponse::default();
+    response.index = index;
+    match outcome {
+        Ok(appended) => {
+            response.base_offset = appended.base_offset;
+            response.log_append_time_ms = appended.log_append_time_ms;
+            response.log_start_offset = appended.log_start_offset;
+        }
+        Err(err) => {
+            response.error_code = err.code_i16();
+            response.base_offset = -1;
+            response.error_message = Some(StrBytes::from_string(err.to_string()));
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+
+    fn request(topics: &[(&str, &[i32])]) -> ProduceRequest {
+        let mut request = ProduceRequest::default();
+        request.acks = -1;
+        for (name, partitions) in topics {
+            let mut topic = TopicProduceData::default();
+            topic.name = TopicName(StrBytes::from_string(name.to_string()));
+            for index in *partitions {
+                let mut partition = PartitionProduceData::default();
+                partition.index = *index;
+                topic.partition_data.push(partition);
+            }
+            request.topic_data.push(topic);
+        }
+        request
+    }
+
+    fn appended(base_offset: i64) -> PartitionOutcome {
+        Ok(Appended {
+            base_offset,
+            last_offset: base_offset + 9,
+            log_append_time_ms: -1,
+            log_start_offset: 0,
+        })
+    }
+
+    #[test]
+    fn response_keeps_request_order_and_reports_each_partition() {
+        let request = request(&[("a", &[2, 0]), ("b", &[7])]);
+        let outcomes = vec![
+            appended(100),
+            Err(BrokerError::UnknownTopicOrPartition),
+            appended(5),
+        ];
+        let response = build_response(&request, outcomes);
+        assert_eq!(response.responses.len(), 2);
+        let a = &response.responses[0];
+        assert_eq!(a.name.as_str(), "a");
+        assert_eq!(a.partition_responses[0].index, 2);
+        assert_eq!(a.partition_responses[0].base_offset, 100);
+        assert_eq!(a.partition_responses[0].error_code, 0);
+        assert_eq!(a.partition_responses[0].log_append_time_ms, -1);
+        assert_eq!(a.partition_responses[1].index, 0);
+        assert_eq!(
+            a.partition_responses[1].error_code,
+            BrokerError::UnknownTopicOrPartition.code_i16()
+        );
+        assert_eq!(a.partition_responses[1].base_offset, -1);
+        let b = &response.responses[1];
+        assert_eq!(b.partition_responses[0].index, 7);
+        assert_eq!(b.partition_responses[0].base_offset, 5);
+    }
+
+    #[test]
+    fn response_encodes_at_every_served_version() {
+        use kafka_protocol::protocol::Encodable;
+        let request = request(&[("a", &[0])]);
+        let response = build_response(&request, vec![appended(3)]);
+        for version in MIN_VERSION..=MAX_VERSION {
+            let mut buf = bytes::BytesMut::new();
+            response.encode(&mut buf, version).expect("encodes");
+            assert!(!buf.is_empty());
+        }
+    }
+}

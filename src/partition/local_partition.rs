@@ -1,0 +1,157 @@
+//! One partition on its owning shard: its log, its leader epoch and its parked fetches.
+//!
+//! A `Partition` never leaves the shard that owns it (`Rc`, `Cell`). All Kafka
+//! data-plane operations on a partition go through here so the rules that tie
+//! them together live in one place: an append stamps the leader epoch (and the
+//! append time for `LogAppendTime` topics) and wakes the parked fetches; a
+//! fetch reads up to the log end (the high watermark of a single-node broker).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use ringlet_io::log::{LogConfig, PartitionLog};
+use ringlet_io::LogError;
+
+use super::waiters::{AppendWaiters, FetchWaiter};
+
+/// What a successful append tells the producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's append time for `LogAppendTime` topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// The offsets a fetch or list-offsets answer reports besides the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// Log start offset (the low watermark).
+    pub log_start_offset: i64,
+    /// High watermark: the log end on a single node.
+    pub high_watermark: i64,
+    /// Last stable offset: equal to the high watermark until transactions exist.
+    pub last_stable_offset: i64,
+}
+
+/// A partition's settings that come from its topic's config.
+#[derive(Debug, Clone)]
+pub struct PartitionSettings {
+    pub log_config: LogConfig,
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch's time.
+    pub log_append_time: bool,
+}
+
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Rc<PartitionLog>,
+    /// The leader epoch stamped on appended batches. Always 0 on a single node;
+    /// replication will bump it (the Raft term) when leadership changes.
+    leader_epoch: Cell<i32>,
+    log_append_time: Cell<bool>,
+    waiters: AppendWaiters,
+}
+
+impl Partition {
+    pub fn new(topic: String, index: i32, log: Rc<PartitionLog>, log_append_time: bool) -> Self {
+        Self {
+            topic,
+            index,
+            log,
+            leader_epoch: Cell::new(0),
+            log_append_time: Cell::new(log_append_time),
+            waiters: AppendWaiters::default(),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    pub fn log(&self) -> &Rc<PartitionLog> {
+        &self.log
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// For replication: a new leader term. Epochs only grow.
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        assert!(
+            epoch >= self.leader_epoch.get(),
+            "leader epoch of {}-{} went back from {} to {epoch}",
+            self.topic,
+            self.index,
+            self.leader_epoch.get()
+        );
+        self.leader_epoch.set(epoch);
+    }
+
+    pub fn apply_settings(&self, settings: &PartitionSettings) {
+        self.log.set_config(settings.log_config.clone());
+        self.log_append_time.set(settings.log_append_time);
+    }
+
+    pub fn watermarks(&self) -> Watermarks {
+        let high_watermark = self.log.log_end_offset();
+        Watermarks {
+            log_start_offset: self.log.log_start_offset(),
+            high_watermark,
+            last_stable_offset: high_watermark,
+        }
+    }
+
+    /// Appends one validated batch, wakes parked fetches, and for acks=all waits
+    /// until the batch is on stable storage (the log group-commits: concurrent
+    /// appends share one fdatasync).
+    pub async fn append(
+        &self,
+        records: BytesMut,
+        now_ms: i64,
+        wait_durable: bool,
+    ) -> Result<Appended, LogError> {
+        let append_time_ms = self.log_append_time.get().then_some(now_ms);
+        let info = self
+            .log
+            .append(records, self.leader_epoch.get(), append_time_ms)
+            .await?;
+        self.waiters.wake_all();
+        if wait_durable {
+            self.log.wait_durable(info.last_offset).await?;
+        }
+        Ok(Appended {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            log_append_time_ms: append_time_ms.unwrap_or(-1),
+            log_start_offset: self.log.log_start_offset(),
+        })
+    }
+
+    /// Whole batches from `offset`, at least one when any exists there, else empty
+    /// at the log end. Offsets outside `[log start, log end]` are `OffsetOutOfRange`.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes, LogError> {
+        if offset == self.log.log_end_offset() {
+            return Ok(Bytes::new());
+        }
+        let batches = self.log.read(offset, max_bytes).await?;
+        Ok(batches.data)
+    }
+
+    /// True when a fetch from `offset` would return data now.
+    pub fn has_data_after(&self, offset: i64) -> bool {
+        self.log.log_end_offset() > offset
+    }
+
+    /// Parks `waiter` until the next append to this partition.
+    pub fn register_waiter(&self, waiter: &Rc<FetchWaiter>) {
+        self.waiters.register(waiter);
+    }
+}

@@ -1,0 +1,433 @@
+//! Data-plane operations that run on the shard owning the partitions.
+//!
+//! Each function here is the body of one bus hop: a handler groups a request's
+//! partitions by owning shard and sends each shard its items in one
+//! `bus.invoke_on(owner, ...)`. Items and results are owned `Send` values
+//! (`Bytes`, plain structs) tagged with their position in the request so the
+//! handler can reassemble the response in order. Per-partition failures are
+//! results, never a failed hop.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ringlet_io::LogError;
+use ringlet_protocol::record_batch::BatchError;
+
+use super::waiters::{join_all, race, CrossShardSignal, FetchWaiter};
+use super::{now_ms, Appended, Partition, PartitionManager, PartitionSettings, Watermarks};
+use crate::error::BrokerError;
+
+/// What a log failure means to a Kafka client.
+///
+/// Input problems the log catches (a batch that does not validate, an offset
+/// outside the log) keep their Kafka meaning; anything else is the disk's
+/// fault: KAFKA_STORAGE_ERROR, which clients retry.
+pub fn storage_error(err: LogError) -> BrokerError {
+    match err {
+        LogError::InvalidBatch {
+            source: BatchError::BadMagic(_),
+            ..
+        }
+        | LogError::EmptyAppend => BrokerError::InvalidRecord(err.to_string()),
+        LogError::InvalidBatch { .. } => BrokerError::CorruptMessage(err.to_string()),
+        LogError::BatchTooLarge { .. } => BrokerError::MessageTooLarge(err.to_string()),
+        LogError::OffsetOutOfRange { .. } | LogError::NotBatchBoundary { .. } => {
+            BrokerError::OffsetOutOfRange
+        }
+        other => {
+            tracing::warn!(error = %other, "partition log failure");
+            BrokerError::Storage(other.to_string())
+        }
+    }
+}
+
+/// Finds the settings of a topic on this shard's topic table; `None` when the
+/// topic or partition does not exist (any more).
+pub trait PartitionLookup {
+    fn settings(&self, topic: &str, partition: i32) -> Option<PartitionSettings>;
+}
+
+async fn partition(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    topic: &str,
+    index: i32,
+) -> Result<Rc<Partition>, BrokerError> {
+    if let Some(partition) = manager.get(topic, index) {
+        if lookup.settings(topic, index).is_some() {
+            return Ok(partition);
+        }
+        return Err(BrokerError::UnknownTopicOrPartition);
+    }
+    let settings = lookup
+        .settings(topic, index)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    manager
+        .get_or_open(topic, index, || settings)
+        .await
+        .map_err(storage_error)
+}
+
+/// KIP-320 fencing: a client's `current_leader_epoch` (-1 = not given) against ours.
+fn check_leader_epoch(partition: &Partition, current_leader_epoch: i32) -> Result<(), BrokerError> {
+    let ours = partition.leader_epoch();
+    match current_leader_epoch {
+        -1 => Ok(()),
+        theirs if theirs < ours => Err(BrokerError::FencedLeaderEpoch),
+        theirs if theirs > ours => Err(BrokerError::UnknownLeaderEpoch),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------- produce
+
+/// One partition of a produce request, already validated by the handler.
+#[derive(Debug)]
+pub struct ProduceItem {
+    pub topic: String,
+    pub partition: i32,
+    pub records: BytesMut,
+}
+
+/// Appends each item to its partition's log; with `wait_durable` (acks=all)
+/// replies only once every appended batch is on stable storage.
+pub async fn produce(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: Vec<(usize, ProduceItem)>,
+    wait_durable: bool,
+) -> Vec<(usize, Result<Appended, BrokerError>)> {
+    let now = now_ms();
+    let mut appended = Vec::with_capacity(items.len());
+    // Appends run one after another, so offsets follow request order; the
+    // durable waits below overlap.
+    for (position, item) in items {
+        let result = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => p
+                .append(item.records, now, false)
+                .await
+                .map(|a| (p, a))
+                .map_err(storage_error),
+            Err(err) => Err(err),
+        };
+        appended.push((position, result));
+    }
+    if !wait_durable {
+        return appended
+            .into_iter()
+            .map(|(position, r)| (position, r.map(|(_, a)| a)))
+            .collect();
+    }
+    let waits = appended
+        .into_iter()
+        .map(|(position, result)| {
+            Box::pin(async move {
+                let result = match result {
+                    Ok((p, a)) => p
+                        .log()
+                        .wait_durable(a.last_offset)
+                        .await
+                        .map(|()| a)
+                        .map_err(storage_error),
+                    Err(err) => Err(err),
+                };
+                (position, result)
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
+        })
+        .collect();
+    join_all(waits).await
+}
+
+// ---------------------------------------------------------------- fetch
+
+/// One partition of a fetch request.
+#[derive(Debug, Clone)]
+pub struct FetchItem {
+    pub topic: String,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub partition_max_bytes: i32,
+    pub current_leader_epoch: i32,
+}
+
+/// One partition's fetch answer.
+#[derive(Debug)]
+pub struct Fetched {
+    pub error: Option<BrokerError>,
+    /// `None` when the partition could not be found.
+    pub watermarks: Option<Watermarks>,
+    pub records: Bytes,
+}
+
+impl Fetched {
+    /// A partition that could not be read at all.
+    pub fn failed(err: BrokerError) -> Self {
+        Fetched {
+            error: Some(err),
+            watermarks: None,
+            records: Bytes::new(),
+        }
+    }
+}
+
+/// Reads each item's partition, in item order, with at most `shard_limit_bytes`
+/// in total (plus the one whole batch the first read may exceed by, KIP-74).
+pub async fn fetch(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: &[(usize, FetchItem)],
+    shard_limit_bytes: usize,
+) -> Vec<(usize, Fetched)> {
+    let mut used = 0usize;
+    let mut results = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        let fetched = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => {
+                let remaining = shard_limit_bytes.saturating_sub(used);
+                let fetched = fetch_one(&p, item, remaining, used == 0).await;
+                used += fetched.records.len();
+                fetched
+            }
+            Err(err) => Fetched::failed(err),
+        };
+        results.push((*position, fetched));
+    }
+    results
+}
+
+async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: bool) -> Fetched {
+    let watermarks = p.watermarks();
+    let mut fetched = Fetched {
+        error: None,
+        watermarks: Some(watermarks),
+        records: Bytes::new(),
+    };
+    if let Err(err) = check_leader_epoch(p, item.current_leader_epoch) {
+        fetched.error = Some(err);
+        return fetched;
+    }
+    if item.fetch_offset < watermarks.log_start_offset
+        || item.fetch_offset > watermarks.high_watermark
+    {
+        fetched.error = Some(BrokerError::OffsetOutOfRange);
+        return fetched;
+    }
+    let partition_limit = usize::try_from(item.partition_max_bytes).unwrap_or(0);
+    let limit = partition_limit.min(remaining);
+    // The log returns at least one batch; only the shard's first read may use
+    // that to exceed its limit, the others stop when the budget is gone.
+    if limit == 0 && !first {
+        return fetched;
+    }
+    match p.read(item.fetch_offset, limit).await {
+        Ok(records) if first || records.len() <= limit => fetched.records = records,
+        Ok(records) => {
+            let keep = super::fetch_budget::whole_batches_prefix_len(&records, limit);
+            fetched.records = records.slice(..keep);
+        }
+        Err(err) => fetched.error = Some(storage_error(err)),
+    }
+    fetched
+}
+
+/// Parks until any item's partition has data beyond its fetch offset, the
+/// timeout passes, or `cancel` fires (the handler already has its answer).
+/// Returns at once when data is already there. Never polls: appends wake it.
+pub async fn wait_for_data(
+    manager: &PartitionManager,
+    items: &[(usize, FetchItem)],
+    timeout: Duration,
+    cancel: Arc<CrossShardSignal>,
+) {
+    let waiter = FetchWaiter::new();
+    for (_, item) in items {
+        let Some(p) = manager.get(&item.topic, item.partition) else {
+            continue;
+        };
+        if p.has_data_after(item.fetch_offset) {
+            return;
+        }
+        p.register_waiter(&waiter);
+    }
+    race(
+        race(waiter.woken(), cancel.fired()),
+        ringlet_shard::task::sleep(timeout),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- list offsets
+
+/// Kafka's special ListOffsets timestamps.
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+
+#[derive(Debug, Clone)]
+pub struct ListOffsetsItem {
+    pub topic: String,
+    pub partition: i32,
+    pub timestamp: i64,
+    pub current_leader_epoch: i32,
+}
+
+/// Kafka's answer when no offset matches: offset -1, timestamp -1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetFound {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: i32,
+}
+
+impl OffsetFound {
+    const NONE: OffsetFound = OffsetFound {
+        timestamp: -1,
+        offset: -1,
+        leader_epoch: -1,
+    };
+}
+
+pub async fn list_offsets(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: Vec<(usize, ListOffsetsItem)>,
+) -> Vec<(usize, Result<OffsetFound, BrokerError>)> {
+    let mut results = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        let result = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => list_offset(&p, &item).await,
+            Err(err) => Err(err),
+        };
+        results.push((position, result));
+    }
+    results
+}
+
+async fn list_offset(p: &Partition, item: &ListOffsetsItem) -> Result<OffsetFound, BrokerError> {
+    check_leader_epoch(p, item.current_leader_epoch)?;
+    let epoch = p.leader_epoch();
+    let at = |offset: i64| OffsetFound {
+        timestamp: -1,
+        offset,
+        leader_epoch: epoch,
+    };
+    let watermarks = p.watermarks();
+    Ok(match item.timestamp {
+        // read_committed asks for the LSO, equal to the high watermark until transactions exist.
+        LATEST_TIMESTAMP => at(watermarks.last_stable_offset),
+        EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => at(watermarks.log_start_offset),
+        LATEST_TIERED_TIMESTAMP => OffsetFound::NONE,
+        MAX_TIMESTAMP => match p.log().max_timestamp() {
+            Some((timestamp, offset)) => OffsetFound {
+                timestamp,
+                offset,
+                leader_epoch: epoch,
+            },
+            None => OffsetFound::NONE,
+        },
+        timestamp => match p
+            .log()
+            .offset_for_timestamp(timestamp)
+            .await
+            .map_err(storage_error)?
+        {
+            Some((timestamp, offset)) => OffsetFound {
+                timestamp,
+                offset,
+                leader_epoch: epoch,
+            },
+            None => OffsetFound::NONE,
+        },
+    })
+}
+
+// ---------------------------------------------------------------- delete records
+
+#[derive(Debug, Clone)]
+pub struct DeleteRecordsItem {
+    pub topic: String,
+    pub partition: i32,
+    /// -1 means "up to the high watermark".
+    pub offset: i64,
+}
+
+/// Advances each partition's log start (persisted by the log); returns the new low watermark.
+pub async fn delete_records(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: Vec<(usize, DeleteRecordsItem)>,
+) -> Vec<(usize, Result<i64, BrokerError>)> {
+    let mut results = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        let result = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => delete_records_one(&p, item.offset).await,
+            Err(err) => Err(err),
+        };
+        results.push((position, result));
+    }
+    results
+}
+
+async fn delete_records_one(p: &Partition, offset: i64) -> Result<i64, BrokerError> {
+    let watermarks = p.watermarks();
+    let target = if offset == -1 {
+        watermarks.high_watermark
+    } else {
+        offset
+    };
+    if target < 0 || target > watermarks.high_watermark {
+        return Err(BrokerError::OffsetOutOfRange);
+    }
+    if target > watermarks.log_start_offset {
+        p.log()
+            .advance_log_start(target)
+            .await
+            .map_err(storage_error)?;
+    }
+    Ok(p.log().log_start_offset())
+}
+
+// ---------------------------------------------------------------- offset for leader epoch
+
+#[derive(Debug, Clone)]
+pub struct EpochItem {
+    pub topic: String,
+    pub partition: i32,
+    pub current_leader_epoch: i32,
+    pub leader_epoch: i32,
+}
+
+/// `(leader_epoch, end_offset)`; `(-1, -1)` when the epoch is unknown (UNDEFINED).
+pub async fn end_offsets_for_epochs(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: Vec<(usize, EpochItem)>,
+) -> Vec<(usize, Result<(i32, i64), BrokerError>)> {
+    let mut results = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        let result = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => check_leader_epoch(&p, item.current_leader_epoch)
+                .map(|()| end_offset_for_epoch(&p, item.leader_epoch)),
+            Err(err) => Err(err),
+        };
+        results.push((position, result));
+    }
+    results
+}
+
+fn end_offset_for_epoch(p: &Partition, requested_epoch: i32) -> (i32, i64) {
+    // The current epoch ends at the log end (Kafka: the leader's LEO).
+    if requested_epoch == p.leader_epoch() {
+        return (requested_epoch, p.log().log_end_offset());
+    }
+    if requested_epoch > p.leader_epoch() {
+        return (-1, -1);
+    }
+    p.log()
+        .end_offset_for_epoch(requested_epoch)
+        .unwrap_or((-1, -1))
+}
