@@ -437,3 +437,42 @@ fn close_refuses_use_and_delete_removes_directory() {
         assert!(!path.exists());
     });
 }
+
+#[test]
+fn idle_partition_memory_stays_within_the_stated_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_owned();
+    run(async move {
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            cache_bytes_max: 64 << 10,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(&path, config.clone())
+            .await
+            .expect("open");
+        for i in 0..400u64 {
+            log.append(batch(16, 1000, i as i64, i), 0, None)
+                .await
+                .expect("append");
+        }
+        // Cold reads from several closed segments load (and cache) their indexes.
+        for offset in (0..log.log_end_offset()).step_by(1500) {
+            log.read(offset, 1).await.expect("cold read");
+        }
+        let entries_per_segment =
+            (config.segment_bytes / u64::from(config.index_interval_bytes)) as usize;
+        let bound = config.cache_bytes_max
+            + 3 * entries_per_segment * 24
+            + log.segment_count() * 128
+            + 4096
+            + 4096;
+        let used = log.memory_bytes();
+        eprintln!(
+            "idle partition: {used} bytes in memory, bound {bound} ({} segments, {} MiB on disk)",
+            log.segment_count(),
+            log.size_bytes() >> 20
+        );
+        assert!(used <= bound, "{used} > {bound}");
+    });
+}

@@ -189,12 +189,25 @@ impl PartitionLog {
     /// DeleteRecords: moves the log start to `offset` (`<= log_end`), persists it, and deletes
     /// the segments wholly below it. Moving backwards is a no-op.
     pub async fn advance_log_start(&self, offset: i64) -> Result<(), LogError> {
-        let _io = self.inner.io_lock.acquire().await;
-        self.advance_log_start_locked(offset).await.map(|_| ())
+        let io = self.inner.io_lock.acquire().await;
+        let doomed = self.advance_log_start_locked(offset).await?;
+        drop(io);
+        self.remove_detached_segments(&doomed).await
     }
 
-    /// Returns the number of segments deleted. Caller holds `io_lock`.
-    async fn advance_log_start_locked(&self, offset: i64) -> Result<usize, LogError> {
+    /// Unlinks segments already dropped from the map. Runs without `io_lock`: appends proceed
+    /// meanwhile, and readers of these offsets already get `OffsetOutOfRange`.
+    async fn remove_detached_segments(&self, doomed: &[i64]) -> Result<(), LogError> {
+        for base in doomed {
+            remove_segment_files(&self.inner.dir, *base).await?;
+            rt::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Moves the log start, persists it and detaches the segments wholly below it; returns
+    /// their base offsets for the caller to unlink after releasing `io_lock` (which it holds).
+    async fn advance_log_start_locked(&self, offset: i64) -> Result<Vec<i64>, LogError> {
         let roll_first = {
             let state = self.inner.state.borrow();
             self.inner.check_usable(&state)?;
@@ -202,7 +215,7 @@ impl PartitionLog {
                 return Err(state.out_of_range(offset));
             }
             if offset <= state.log_start {
-                return Ok(0);
+                return Ok(Vec::new());
             }
             offset == state.visible_end && !state.active_meta().is_empty()
         };
@@ -240,17 +253,13 @@ impl PartitionLog {
                 state.closed_indexes.retain(|(cached, _)| cached != base);
             }
         }
-        for base in &doomed {
-            remove_segment_files(&self.inner.dir, *base).await?;
-            rt::yield_now().await;
-        }
-        Ok(doomed.len())
+        Ok(doomed)
     }
 
     /// Deletes whole segments older than `retention.ms` (by their newest timestamp) or beyond
     /// `retention.bytes`, oldest first. Returns how many segments were deleted.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        let _io = self.inner.io_lock.acquire().await;
+        let io = self.inner.io_lock.acquire().await;
         let new_start = {
             let state = self.inner.state.borrow();
             self.inner.check_usable(&state)?;
@@ -275,10 +284,13 @@ impl PartitionLog {
             }
             new_start.filter(|start| *start > state.log_start)
         };
-        match new_start {
-            Some(start) => self.advance_log_start_locked(start).await,
-            None => Ok(0),
-        }
+        let Some(start) = new_start else {
+            return Ok(0);
+        };
+        let doomed = self.advance_log_start_locked(start).await?;
+        drop(io);
+        self.remove_detached_segments(&doomed).await?;
+        Ok(doomed.len())
     }
 
     /// Writes everything queued, makes it durable, and refuses further use.
