@@ -1,0 +1,143 @@
+//! Reading and writing `__consumer_offsets` partitions through the partition manager: a
+//! list of [`GroupRecord`]s becomes one record batch appended and synced before the caller
+//! goes on; loading replays a partition from its log start.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::group::GroupRecord;
+use super::records;
+use super::routing::OFFSETS_TOPIC;
+use crate::error::BrokerError;
+use crate::partition::lookup::OwnerLookup;
+use crate::partition::ops::{storage_error, PartitionLookup};
+use crate::partition::Partition;
+use crate::state::ShardState;
+
+/// How much of the log one read during loading asks for.
+const LOAD_READ_BYTES: usize = 1 << 20;
+
+async fn offsets_partition_log(
+    state: &ShardState,
+    partition: i32,
+) -> Result<Rc<Partition>, BrokerError> {
+    if let Some(open) = state.partitions.get(OFFSETS_TOPIC, partition) {
+        return Ok(open);
+    }
+    let settings = OwnerLookup(state)
+        .settings(OFFSETS_TOPIC, partition)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    state
+        .partitions
+        .get_or_open(OFFSETS_TOPIC, partition, || settings)
+        .await
+        .map_err(storage_error)
+}
+
+/// One record batch holding `records`.
+pub fn encode_batch(
+    records_to_write: &[GroupRecord],
+    now_ms: i64,
+) -> Result<BytesMut, BrokerError> {
+    let batch: Vec<Record> = records_to_write
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let (key, value) = records::encode(record);
+            Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: index as i64,
+                sequence: -1,
+                timestamp: now_ms,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &batch, &options)
+        .map_err(|err| BrokerError::internal(format!("encoding offsets batch: {err}")))?;
+    Ok(buf)
+}
+
+/// Appends `records` to offsets partition `partition` and waits until they are durable.
+pub async fn write(
+    state: &ShardState,
+    partition: i32,
+    records_to_write: &[GroupRecord],
+    now_ms: i64,
+) -> Result<(), BrokerError> {
+    if records_to_write.is_empty() {
+        return Ok(());
+    }
+    let batch = encode_batch(records_to_write, now_ms)?;
+    let log = offsets_partition_log(state, partition).await?;
+    log.append(batch, now_ms, true)
+        .await
+        .map_err(storage_error)?;
+    Ok(())
+}
+
+/// Every record of offsets partition `partition`, in log order.
+pub async fn read_all(state: &ShardState, partition: i32) -> Result<Vec<GroupRecord>, BrokerError> {
+    let log = offsets_partition_log(state, partition).await?;
+    let end = log.log().log_end_offset();
+    let mut offset = log.log().log_start_offset();
+    let mut out = Vec::new();
+    while offset < end {
+        let read = log
+            .log()
+            .read(offset, LOAD_READ_BYTES)
+            .await
+            .map_err(storage_error)?;
+        if read.next_offset <= offset {
+            break;
+        }
+        decode_batches(read.data, offset, &mut out);
+        offset = read.next_offset;
+    }
+    Ok(out)
+}
+
+/// Decodes whole batches, skipping records below `from_offset` (a read may start inside a
+/// batch) and records that do not parse (logged: never a reason to refuse to start).
+fn decode_batches(mut data: Bytes, from_offset: i64, out: &mut Vec<GroupRecord>) {
+    let sets = match RecordBatchDecoder::decode_all(&mut data) {
+        Ok(sets) => sets,
+        Err(err) => {
+            tracing::error!(error = %err, "unreadable batch in {OFFSETS_TOPIC}; skipped");
+            return;
+        }
+    };
+    for record in sets.into_iter().flat_map(|set| set.records) {
+        if record.control || record.offset < from_offset {
+            continue;
+        }
+        let Some(key) = record.key else { continue };
+        match records::decode(key, record.value) {
+            Ok(decoded) => out.push(decoded),
+            Err(err) => tracing::warn!(offset = record.offset, error = %err, "skipping record"),
+        }
+    }
+}
+
+/// The `StrBytes` of a string (response building helper).
+pub fn str_bytes(value: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(value.into())
+}

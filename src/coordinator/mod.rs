@@ -1,0 +1,114 @@
+//! The consumer-group coordinator (DESIGN.md "Coordinators").
+//!
+//! A group is coordinated by the shard owning its `__consumer_offsets` partition
+//! ([`routing`]: Kafka's `abs(hashCode(group)) % partitions`). Handlers on any shard resolve
+//! that shard and make ONE bus hop there ([`on_coordinator`]); the [`service`] on that shard
+//! holds the groups of its partitions, built by replaying the partition's log the first time
+//! the partition is used (Kafka loads a partition when it becomes its leader; on a single
+//! node "leader" means "first touched after start").
+//!
+//! * [`group`]: the classic protocol as a pure state machine (no I/O, no clock).
+//! * [`records`]: Kafka's key/value layouts of the internal topic.
+//! * [`log_io`]: record batches to and from the partition logs.
+//! * [`config`]: settings (environment variables for now).
+
+pub mod config;
+pub mod group;
+pub mod log_io;
+pub mod ops;
+pub mod records;
+pub mod routing;
+pub mod service;
+
+use std::future::Future;
+use std::rc::Rc;
+
+pub use config::CoordinatorConfig;
+pub use service::GroupCoordinator;
+
+use crate::cluster::TopicConfigs;
+use crate::error::BrokerError;
+use crate::state::ShardState;
+use routing::{coordinator_shard, offsets_partition, OFFSETS_TOPIC};
+
+/// Creates `__consumer_offsets` if it does not exist yet (compacted, as in Kafka); returns
+/// its partition count. Concurrent first calls race harmlessly: one creates, the others see
+/// TOPIC_ALREADY_EXISTS and read the table.
+pub async fn ensure_offsets_topic(state: &ShardState) -> Result<i32, BrokerError> {
+    if let Some(partitions) = crate::cluster::partition_count(state, OFFSETS_TOPIC) {
+        return Ok(partitions);
+    }
+    let partitions = state.coordinator.config().offsets_topic_partitions;
+    let mut configs = TopicConfigs::new();
+    configs.insert("cleanup.policy".into(), "compact".into());
+    match crate::cluster::create_topic(state, OFFSETS_TOPIC, partitions, configs, false).await {
+        Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
+        Err(err) => return Err(err),
+    }
+    crate::cluster::partition_count(state, OFFSETS_TOPIC)
+        .ok_or_else(|| BrokerError::internal("offsets topic missing right after its creation"))
+}
+
+/// Where `group_id` is coordinated: (offsets partition, shard).
+pub async fn locate(state: &ShardState, group_id: &str) -> Result<(i32, usize), BrokerError> {
+    let partitions = ensure_offsets_topic(state).await?;
+    let partition = offsets_partition(group_id, partitions);
+    Ok((partition, coordinator_shard(partition, state.shard_count)))
+}
+
+/// Runs `f` on the coordinator shard of `group_id` with that shard's state and the group's
+/// offsets partition (loaded): one bus hop.
+pub async fn on_coordinator<F, Fut, R>(
+    state: &ShardState,
+    group_id: &str,
+    f: F,
+) -> Result<R, BrokerError>
+where
+    F: FnOnce(Rc<ShardState>, i32) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Send + 'static,
+{
+    let (partition, shard) = locate(state, group_id).await?;
+    state
+        .bus
+        .invoke_on(shard, move |owner: Rc<ShardState>| async move {
+            GroupCoordinator::groups(&owner, partition).await?;
+            Ok(f(owner, partition).await)
+        })
+        .await?
+}
+
+/// Runs `f` on every shard after loading all of that shard's offsets partitions (ListGroups
+/// needs every group).
+pub async fn on_all_coordinators<F, Fut, R>(state: &ShardState, f: F) -> Result<Vec<R>, BrokerError>
+where
+    F: FnOnce(Rc<ShardState>) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Send + 'static,
+{
+    let partitions = ensure_offsets_topic(state).await?;
+    let results = state
+        .bus
+        .invoke_on_all(move |owner: Rc<ShardState>| async move {
+            for partition in 0..partitions {
+                if coordinator_shard(partition, owner.shard_count) == owner.shard_id {
+                    GroupCoordinator::groups(&owner, partition).await?;
+                }
+            }
+            Ok::<R, BrokerError>(f(owner).await)
+        })
+        .await?;
+    results.into_iter().collect()
+}
+
+/// `{client_id}-{uuid}`: Kafka's member id format.
+pub fn fresh_member_id(client_id: &str) -> String {
+    format!("{client_id}-{}", uuid::Uuid::new_v4())
+}
+
+/// The code for a group request whose coordinator could not be reached or could not
+/// persist (clients retry COORDINATOR_NOT_AVAILABLE after looking the coordinator up again).
+pub fn unavailable_code(err: &BrokerError) -> i16 {
+    tracing::warn!(error = %err, "group coordinator unavailable");
+    kafka_protocol::ResponseError::CoordinatorNotAvailable.code()
+}

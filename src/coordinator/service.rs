@@ -1,0 +1,236 @@
+//! The coordinator on one shard: the groups of the `__consumer_offsets` partitions this shard
+//! owns, parked JoinGroup/SyncGroup replies, persistence and the timer tick.
+//!
+//! Every call runs on this shard's single thread, so each pure-machine step is atomic; the
+//! only `.await`s are loading a partition, appending records, and waiting for a parked reply.
+//! Order of an operation: machine step -> write its records (durable) -> deliver replies.
+//! Offsets become visible to OffsetFetch only after their records are durable.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use ringlet_shard::sync::Latch;
+
+use super::config::CoordinatorConfig;
+use super::group::{Effects, GroupRecord, GroupSet, Reply, ReplyToken};
+use super::log_io;
+use crate::error::BrokerError;
+use crate::partition::now_ms;
+use crate::state::ShardState;
+
+/// How often session, join and sync deadlines are checked.
+pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often offsets of empty groups are expired and empty groups dropped (Kafka:
+/// `offsets.retention.check.interval.ms`, 10 minutes; shorter is harmless here).
+pub const EXPIRY_INTERVAL_MS: i64 = 60_000;
+
+enum Slot {
+    Loading(Latch),
+    Loaded(Rc<RefCell<GroupSet>>),
+}
+
+/// A parked reply: set once, read once.
+struct ReplySlot {
+    latch: Latch,
+    value: RefCell<Option<Reply>>,
+}
+
+/// A parked request: its token for the machine and the reply once delivered.
+pub struct Parked {
+    pub token: ReplyToken,
+    slot: Rc<ReplySlot>,
+}
+
+impl Parked {
+    /// Waits for the reply.
+    pub async fn reply(self) -> Option<Reply> {
+        self.slot.latch.wait().await;
+        let value = self.slot.value.borrow_mut().take();
+        value
+    }
+}
+
+/// The coordinator state of one shard (lives in `ShardState`).
+pub struct GroupCoordinator {
+    config: CoordinatorConfig,
+    partitions: RefCell<HashMap<i32, Slot>>,
+    replies: RefCell<HashMap<ReplyToken, Rc<ReplySlot>>>,
+    next_token: Cell<ReplyToken>,
+    tick_started: Cell<bool>,
+    last_expiry_ms: Cell<i64>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: CoordinatorConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config,
+            partitions: RefCell::new(HashMap::new()),
+            replies: RefCell::new(HashMap::new()),
+            next_token: Cell::new(1),
+            tick_started: Cell::new(false),
+            last_expiry_ms: Cell::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.config
+    }
+
+    /// The groups of offsets partition `partition`, replaying its log first if needed.
+    pub async fn groups(
+        state: &Rc<ShardState>,
+        partition: i32,
+    ) -> Result<Rc<RefCell<GroupSet>>, BrokerError> {
+        let this = &state.coordinator;
+        this.start_tick(state);
+        loop {
+            let latch = {
+                let mut partitions = this.partitions.borrow_mut();
+                match partitions.get(&partition) {
+                    Some(Slot::Loaded(set)) => return Ok(set.clone()),
+                    Some(Slot::Loading(latch)) => latch.clone(),
+                    None => {
+                        let latch = Latch::new();
+                        partitions.insert(partition, Slot::Loading(latch.clone()));
+                        drop(partitions);
+                        let loaded = this.load(state, partition).await;
+                        let mut partitions = this.partitions.borrow_mut();
+                        latch.set();
+                        return match loaded {
+                            Ok(set) => {
+                                partitions.insert(partition, Slot::Loaded(set.clone()));
+                                Ok(set)
+                            }
+                            Err(err) => {
+                                partitions.remove(&partition);
+                                Err(err)
+                            }
+                        };
+                    }
+                }
+            };
+            latch.wait().await;
+        }
+    }
+
+    async fn load(
+        &self,
+        state: &ShardState,
+        partition: i32,
+    ) -> Result<Rc<RefCell<GroupSet>>, BrokerError> {
+        let records = log_io::read_all(state, partition).await?;
+        let now = now_ms();
+        let count = records.len();
+        let mut set = GroupSet::new(self.config.group.clone());
+        for record in records {
+            set.apply(record, now);
+        }
+        tracing::info!(
+            partition,
+            records = count,
+            groups = set.groups().count(),
+            "loaded consumer groups"
+        );
+        Ok(Rc::new(RefCell::new(set)))
+    }
+
+    /// Every loaded partition's groups.
+    pub fn loaded(&self) -> Vec<(i32, Rc<RefCell<GroupSet>>)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .filter_map(|(p, slot)| match slot {
+                Slot::Loaded(set) => Some((*p, set.clone())),
+                Slot::Loading(_) => None,
+            })
+            .collect()
+    }
+
+    /// A token for a request whose reply may be parked, and the place it arrives.
+    pub fn park(&self) -> Parked {
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        let slot = Rc::new(ReplySlot {
+            latch: Latch::new(),
+            value: RefCell::new(None),
+        });
+        self.replies.borrow_mut().insert(token, slot.clone());
+        Parked { token, slot }
+    }
+
+    fn deliver(&self, replies: Vec<(ReplyToken, Reply)>) {
+        for (token, reply) in replies {
+            // Removed on delivery: a waiter that went away (client disconnected) leaks nothing.
+            if let Some(slot) = self.replies.borrow_mut().remove(&token) {
+                *slot.value.borrow_mut() = Some(reply);
+                slot.latch.set();
+            }
+        }
+    }
+
+    /// Writes the effects' records, then delivers their replies. Records from the machine
+    /// describe state it already holds (group metadata); offset tombstones from expiry are
+    /// applied once durable.
+    pub async fn complete(
+        state: &ShardState,
+        partition: i32,
+        set: &Rc<RefCell<GroupSet>>,
+        effects: Effects,
+    ) {
+        let now = now_ms();
+        if let Err(err) = log_io::write(state, partition, &effects.records, now).await {
+            tracing::error!(partition, error = %err, "persisting group state failed");
+        } else {
+            let mut groups = set.borrow_mut();
+            for record in effects.records {
+                if matches!(record, GroupRecord::Offset { value: None, .. }) {
+                    groups.apply(record, now);
+                }
+            }
+        }
+        state.coordinator.deliver(effects.replies);
+    }
+
+    fn start_tick(&self, state: &Rc<ShardState>) {
+        if self.tick_started.replace(true) {
+            return;
+        }
+        let weak: Weak<ShardState> = Rc::downgrade(state);
+        ringlet_shard::task::spawn_periodic(TICK_INTERVAL, move || {
+            let state = weak.upgrade();
+            async move {
+                if let Some(state) = state {
+                    Self::tick(&state).await;
+                }
+            }
+        })
+        .detach();
+    }
+
+    async fn tick(state: &Rc<ShardState>) {
+        let now = now_ms();
+        let this = &state.coordinator;
+        let expire = now - this.last_expiry_ms.get() >= EXPIRY_INTERVAL_MS;
+        if expire {
+            this.last_expiry_ms.set(now);
+        }
+        for (partition, set) in this.loaded() {
+            let mut effects = set.borrow_mut().tick(now);
+            if expire {
+                let expired = set.borrow_mut().expire_offsets(now);
+                effects.records.extend(expired);
+            }
+            if !effects.records.is_empty() || !effects.replies.is_empty() {
+                Self::complete(state, partition, &set, effects).await;
+            }
+            if expire {
+                let dropped = set.borrow_mut().collect_empty();
+                if let Err(err) = log_io::write(state, partition, &dropped, now).await {
+                    tracing::error!(partition, error = %err, "writing group tombstones failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node, after
+//! making sure `__consumer_offsets` exists. Transaction keys: COORDINATOR_NOT_AVAILABLE
+//! until the transaction coordinator exists.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::server::RequestContext;
+
+pub const API_KEY: ApiKey = ApiKey::FindCoordinator;
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 4;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let keys: Vec<StrBytes> = if ctx.api_version >= 4 {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let mut coordinators = Vec::with_capacity(keys.len());
+    for key in keys {
+        coordinators.push(find(ctx, request.key_type, key).await);
+    }
+    let mut response = FindCoordinatorResponse::default();
+    if ctx.api_version < 4 {
+        if let Some(only) = coordinators.first() {
+            response.error_code = only.error_code;
+            response.error_message = only.error_message.clone();
+            response.node_id = only.node_id;
+            response.host = only.host.clone();
+            response.port = only.port;
+        }
+    } else {
+        response.coordinators = coordinators;
+    }
+    response
+}
+
+async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
+    let unavailable = |key: StrBytes, error: ResponseError, message: &str| {
+        Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(message.to_string())))
+    };
+    match key_type {
+        KEY_TYPE_GROUP => {}
+        KEY_TYPE_TRANSACTION => {
+            return unavailable(
+                key,
+                ResponseError::CoordinatorNotAvailable,
+                "transactions are not supported yet",
+            )
+        }
+        _ => {
+            return unavailable(
+                key,
+                ResponseError::InvalidRequest,
+                "unknown coordinator key type",
+            )
+        }
+    }
+    if let Err(err) = crate::coordinator::ensure_offsets_topic(&ctx.state).await {
+        tracing::warn!(error = %err, "offsets topic unavailable");
+        return unavailable(
+            key,
+            ResponseError::CoordinatorNotAvailable,
+            "the offsets topic is not available",
+        );
+    }
+    let advertise = &ctx.state.config.advertise;
+    Coordinator::default()
+        .with_key(key)
+        .with_node_id(BrokerId(ctx.state.node_id()))
+        .with_host(StrBytes::from_string(advertise.host.clone()))
+        .with_port(i32::from(advertise.port))
+}
