@@ -335,7 +335,8 @@ async fn list_offset(p: &Partition, item: &ListOffsetsItem) -> Result<OffsetFoun
             .await
             .map_err(storage_error)?
         {
-            Some((timestamp, offset)) => OffsetFound {
+            // The log answers (offset, timestamp of the record found).
+            Some((offset, timestamp)) => OffsetFound {
                 timestamp,
                 offset,
                 leader_epoch: epoch,
