@@ -46,10 +46,13 @@ pub fn raise_memlock_limit(shards: usize) -> Result<u64, ShardError> {
         });
     }
     if soft < wanted_bytes {
-        tracing::warn!(
+        // Not necessarily a problem: with CAP_IPC_LOCK (root) io_uring does not charge locked
+        // memory at all. glommio logs a warning itself if buffer registration fails.
+        tracing::debug!(
             limit_bytes = soft,
             wanted_bytes,
-            "RLIMIT_MEMLOCK is low: io_uring buffer registration may be skipped (slower I/O)"
+            reason = %last_error,
+            "RLIMIT_MEMLOCK could not be raised to the wanted size"
         );
     }
     Ok(soft)

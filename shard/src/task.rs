@@ -14,8 +14,8 @@ pub struct Task<T>(glommio::Task<T>);
 impl<T> Task<T> {
     /// Lets the task run to completion without anyone awaiting it.
     pub fn detach(self) {
-        // The returned JoinHandle only allows cancelling; a detached task needs none.
-        let _ = self.0.detach();
+        // The returned JoinHandle only allows cancelling; dropping it leaves the task running.
+        drop(self.0.detach());
     }
 
     /// Cancels the task; returns its output if it had already finished.
