@@ -16,6 +16,8 @@ use super::by_shard::group_by_shard;
 use super::waiters::join_all;
 use crate::state::ShardState;
 
+type Hop<'a, R> = Pin<Box<dyn Future<Output = Vec<(usize, R)>> + 'a>>;
+
 /// Runs `op` on each owning shard with that shard's items; results tagged with
 /// their request positions, in no particular order.
 pub async fn fan_out<I, R, F, Fut>(
@@ -31,7 +33,7 @@ where
     Fut: Future<Output = Vec<(usize, R)>> + 'static,
 {
     let on_bus_error = &on_bus_error;
-    let hops: Vec<Pin<Box<dyn Future<Output = Vec<(usize, R)>> + '_>>> = group_by_shard(routed)
+    let hops: Vec<Hop<'_, R>> = group_by_shard(routed)
         .into_iter()
         .map(|(owner, items)| {
             let state = Rc::clone(state);
@@ -51,7 +53,7 @@ where
                             .collect()
                     }
                 }
-            }) as Pin<Box<dyn Future<Output = Vec<(usize, R)>> + '_>>
+            }) as Hop<'_, R>
         })
         .collect();
     join_all(hops).await.into_iter().flatten().collect()
