@@ -6,7 +6,8 @@
 //! recovery that cuts torn tails, sparse offset and time indexes, and retention by whole
 //! segments.
 //!
-//! Only [`rt`] names glommio; [`sync`] holds the runtime-independent primitives the log uses.
+//! Only the internal `rt` module names glommio; the internal `sync` module holds the
+//! runtime-independent primitives (one-shot channel, FIFO async lock) the log uses.
 //!
 //! # Memory of an idle partition
 //!
@@ -22,7 +23,7 @@ pub mod error;
 pub mod log;
 mod memlock;
 pub(crate) mod rt;
-pub mod sync;
+pub(crate) mod sync;
 
 pub use error::LogError;
 pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadBatches, RetentionRunner};
