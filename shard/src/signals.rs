@@ -21,7 +21,11 @@ impl Termination {
     pub fn wait(&mut self) -> &'static str {
         loop {
             if let Some(signal) = self.signals.forever().next() {
-                return if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                return if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
             }
         }
     }

@@ -120,7 +120,10 @@ pub async fn alter_topic_configs(
 
 /// Persists `next` (shard 0 only), installs it here, then on every other shard.
 async fn commit(owner: &Rc<ShardState>, next: TopicTable) -> Result<(), BrokerError> {
-    assert_eq!(owner.shard_id, METADATA_SHARD, "topic table commits run on shard 0");
+    assert_eq!(
+        owner.shard_id, METADATA_SHARD,
+        "topic table commits run on shard 0"
+    );
     owner.store.save(&next)?;
     let next = Arc::new(next);
     owner.install_topics(next.clone());

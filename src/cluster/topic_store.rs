@@ -63,7 +63,10 @@ impl TopicStore {
             Err(err) => return Err(io_error("read", &path, err)),
         };
         let stored: StoredTable = serde_json::from_str(&text).map_err(|err| {
-            BrokerError::Metadata(format!("{} is not a valid topic table: {err}", path.display()))
+            BrokerError::Metadata(format!(
+                "{} is not a valid topic table: {err}",
+                path.display()
+            ))
         })?;
         if stored.format_version != FORMAT_VERSION {
             return Err(BrokerError::Metadata(format!(
@@ -132,7 +135,8 @@ impl TopicStore {
         let mut file = File::create(&temp).map_err(|err| io_error("create", &temp, err))?;
         file.write_all(contents)
             .map_err(|err| io_error("write", &temp, err))?;
-        file.sync_all().map_err(|err| io_error("fsync", &temp, err))?;
+        file.sync_all()
+            .map_err(|err| io_error("fsync", &temp, err))?;
         drop(file);
         fs::rename(&temp, &path).map_err(|err| io_error("rename", &path, err))?;
         File::open(&self.dir)
@@ -150,7 +154,11 @@ fn base64url_no_pad(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {

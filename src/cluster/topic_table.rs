@@ -75,7 +75,9 @@ impl TopicTable {
     }
 
     pub fn by_id(&self, topic_id: Uuid) -> Option<&Arc<TopicMeta>> {
-        self.name_by_id.get(&topic_id).and_then(|name| self.get(name))
+        self.name_by_id
+            .get(&topic_id)
+            .and_then(|name| self.get(name))
     }
 
     /// Topics in name order.
@@ -165,7 +167,11 @@ impl TopicTable {
     }
 
     /// A new table where `name`'s overrides are replaced by `configs`.
-    pub fn with_configs(&self, name: &str, configs: TopicConfigs) -> Result<TopicTable, BrokerError> {
+    pub fn with_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> Result<TopicTable, BrokerError> {
         let current = self.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         let mut meta = TopicMeta::clone(current);
         meta.configs = configs;
@@ -238,7 +244,10 @@ mod tests {
             .with_created("orders", 1, TopicConfigs::new(), id(2))
             .unwrap();
         let route = table.route("orders", 0, 4).unwrap();
-        assert_eq!(route.created_revision, 3, "a re-created topic is a new incarnation");
+        assert_eq!(
+            route.created_revision, 3,
+            "a re-created topic is a new incarnation"
+        );
         assert_eq!(table.by_id(id(2)).unwrap().name, "orders");
     }
 
@@ -268,6 +277,9 @@ mod tests {
         configs.insert("retention.ms".into(), "1000".into());
         let next = table.with_configs("t", configs.clone()).unwrap();
         assert_eq!(next.get("t").unwrap().configs, configs);
-        assert!(table.get("t").unwrap().configs.is_empty(), "snapshots are immutable");
+        assert!(
+            table.get("t").unwrap().configs.is_empty(),
+            "snapshots are immutable"
+        );
     }
 }

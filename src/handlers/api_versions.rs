@@ -89,7 +89,11 @@ mod tests {
     fn invalid_software_name_is_invalid_request_from_v3() {
         let bad = request("bad name!", "1.0");
         assert_eq!(build_response(3, &bad).error_code, 42);
-        assert_eq!(build_response(2, &bad).error_code, 0, "v2 has no such fields");
+        assert_eq!(
+            build_response(2, &bad).error_code,
+            0,
+            "v2 has no such fields"
+        );
         assert!(is_valid_software_field("apache-kafka-java"));
         assert!(!is_valid_software_field("-x"));
         assert!(!is_valid_software_field(""));

@@ -17,7 +17,10 @@ pub const MAX_VERSION: i16 = 2;
 /// `endpoint_type` of brokers.
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let state = &ctx.state;
     let mut response = DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKERS)

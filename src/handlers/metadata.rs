@@ -31,14 +31,8 @@ pub const MAX_VERSION: i16 = 13;
 /// "Authorized operations were not requested".
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-pub const ALL_TOPIC_OPERATIONS: i32 = (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 6)
-    | (1 << 7)
-    | (1 << 8)
-    | (1 << 10)
-    | (1 << 11);
+pub const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
 pub const ALL_CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
@@ -52,8 +46,8 @@ enum Wanted {
 pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let state = &ctx.state;
     let version = ctx.api_version;
-    let auto_create = state.config.auto_create_topics
-        && (version < 4 || request.allow_auto_topic_creation);
+    let auto_create =
+        state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let include_ops = request.include_topic_authorized_operations;
     let topics = match wanted_topics(version, &request) {
         None => state
@@ -118,7 +112,11 @@ async fn resolve(
         return describe_topic(state, meta, include_ops);
     }
     if !auto_create {
-        return topic_error(Some(name), Uuid::nil(), BrokerError::UnknownTopicOrPartition);
+        return topic_error(
+            Some(name),
+            Uuid::nil(),
+            BrokerError::UnknownTopicOrPartition,
+        );
     }
     let partitions = state.config.num_partitions;
     let created = crate::cluster::create_topic(
@@ -133,7 +131,11 @@ async fn resolve(
         // A concurrent request may have created it first; either way it exists now.
         Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => match state.topics().get(&name) {
             Some(meta) => describe_topic(state, meta, include_ops),
-            None => topic_error(Some(name), Uuid::nil(), BrokerError::UnknownTopicOrPartition),
+            None => topic_error(
+                Some(name),
+                Uuid::nil(),
+                BrokerError::UnknownTopicOrPartition,
+            ),
         },
         Err(err) => {
             if !matches!(err, BrokerError::InvalidTopic(_)) {
@@ -144,7 +146,11 @@ async fn resolve(
     }
 }
 
-fn describe_topic(state: &ShardState, meta: &TopicMeta, include_ops: bool) -> MetadataResponseTopic {
+fn describe_topic(
+    state: &ShardState,
+    meta: &TopicMeta,
+    include_ops: bool,
+) -> MetadataResponseTopic {
     let node = BrokerId(state.node_id());
     let partitions = (0..meta.partitions)
         .map(|index| {
@@ -205,8 +211,15 @@ mod tests {
     fn which_topics_are_wanted() {
         assert!(wanted_topics(1, &MetadataRequest::default().with_topics(None)).is_none());
         assert!(wanted_topics(0, &named(&[])).is_none(), "v0 empty = all");
-        assert_eq!(wanted_topics(1, &named(&[])).map(|w| w.len()), Some(0), "v1 empty = none");
-        assert_eq!(wanted_topics(9, &named(&["a", "b"])).map(|w| w.len()), Some(2));
+        assert_eq!(
+            wanted_topics(1, &named(&[])).map(|w| w.len()),
+            Some(0),
+            "v1 empty = none"
+        );
+        assert_eq!(
+            wanted_topics(9, &named(&["a", "b"])).map(|w| w.len()),
+            Some(2)
+        );
     }
 
     #[test]

@@ -56,7 +56,12 @@ pub async fn serve(state: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
     let (in_flight_tx, in_flight_rx) =
         local_channel::bounded(state.config.max_in_flight_per_connection);
     let writer_failed = Latch::new();
-    let writer_task = spawn_local(write_loop(writer, in_flight_rx, peer, writer_failed.clone()));
+    let writer_task = spawn_local(write_loop(
+        writer,
+        in_flight_rx,
+        peer,
+        writer_failed.clone(),
+    ));
     let end = read_loop(&state, reader, in_flight_tx, peer, &writer_failed).await;
     if let ReadEnd::Close(reason) = &end {
         tracing::warn!(%peer, %reason, "closing connection");
@@ -95,13 +100,10 @@ async fn read_loop(
                 return ReadEnd::Close("response writer stopped".into());
             }
         }
-        let read = future::or(
-            async { Some(reader.read(&mut chunk).await) },
-            async {
-                future::or(state.server.stopping.wait(), writer_failed.wait()).await;
-                None
-            },
-        )
+        let read = future::or(async { Some(reader.read(&mut chunk).await) }, async {
+            future::or(state.server.stopping.wait(), writer_failed.wait()).await;
+            None
+        })
         .await;
         match read {
             None if writer_failed.is_set() => return ReadEnd::Close("write failed".into()),
@@ -114,7 +116,11 @@ async fn read_loop(
 }
 
 /// Decodes a frame and starts serving it. `Err`: the connection must close.
-fn start_request(state: &Rc<ShardState>, frame: Bytes, peer: SocketAddr) -> Result<InFlight, String> {
+fn start_request(
+    state: &Rc<ShardState>,
+    frame: Bytes,
+    peer: SocketAddr,
+) -> Result<InFlight, String> {
     match decode_request(frame, registry::supported) {
         Ok(request) => {
             let ctx = RequestContext {
@@ -125,7 +131,11 @@ fn start_request(state: &Rc<ShardState>, frame: Bytes, peer: SocketAddr) -> Resu
                 peer,
             };
             let api_key = request.api_key;
-            Ok(InFlight::Running(spawn_local(serve_request(ctx, api_key, request.body))))
+            Ok(InFlight::Running(spawn_local(serve_request(
+                ctx,
+                api_key,
+                request.body,
+            ))))
         }
         // Kafka answers an ApiVersions it cannot parse at that version with a v0 response
         // listing what it supports, so the client can pick a version both know (KIP-511).

@@ -36,7 +36,9 @@ pub async fn serve_request(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".into());
             tracing::error!(?api_key, version, %message, "handler panicked");
-            return Err(format!("{api_key:?} v{version} handler panicked: {message}"));
+            return Err(format!(
+                "{api_key:?} v{version} handler panicked: {message}"
+            ));
         }
     };
     match reply {

@@ -17,22 +17,28 @@ use crate::cluster::topic_store::TopicStore;
 use crate::config::broker::BrokerConfig;
 use crate::error::BrokerError;
 use crate::server::{drain_connections, start_listener};
-use crate::state::{SharedSetup, ShardState};
+use crate::state::{ShardState, SharedSetup};
 
 /// How long shutdown waits for connections to answer their in-flight requests.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs the broker until SIGINT or SIGTERM. Errors are start-up failures.
 pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
-    let startup = |what: &str, err: &dyn std::fmt::Display| BrokerError::Startup(format!("{what}: {err}"));
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|err| startup(&format!("cannot create data dir {}", config.data_dir.display()), &err))?;
+    let startup =
+        |what: &str, err: &dyn std::fmt::Display| BrokerError::Startup(format!("{what}: {err}"));
+    std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+        startup(
+            &format!("cannot create data dir {}", config.data_dir.display()),
+            &err,
+        )
+    })?;
     let store = TopicStore::open(&config.meta_dir())?;
     let topics = Arc::new(store.load()?);
     let cluster_id: Arc<str> = store.cluster_id()?.into();
     ringlet_shard::memlock::raise_memlock_limit(config.shards)
         .map_err(|err| startup("memory lock limit", &err))?;
-    let mut termination = Termination::register().map_err(|err| startup("signal handlers", &err))?;
+    let mut termination =
+        Termination::register().map_err(|err| startup("signal handlers", &err))?;
     tracing::info!(
         data_dir = %config.data_dir.display(),
         topics = topics.len(),
@@ -74,7 +80,11 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
         let _ = runtime.stop();
         return Err(BrokerError::Startup(failure));
     }
-    tracing::info!("ringlet listening on {} ({} shards)", config.listen, config.shards);
+    tracing::info!(
+        "ringlet listening on {} ({} shards)",
+        config.listen,
+        config.shards
+    );
     let signal = termination.wait();
     tracing::info!(signal, "shutting down: draining connections");
     shut_down(runtime);
