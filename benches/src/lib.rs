@@ -1,1 +1,3 @@
 //! Load generator and micro-benchmarks live here.
+
+pub mod harness;
