@@ -321,6 +321,7 @@ fn partition_data(index: i32, fetched: Fetched, read_committed: bool) -> Partiti
 mod tests {
     use super::*;
     use crate::partition::Watermarks;
+    use bytes::Bytes;
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::{Encodable, StrBytes};

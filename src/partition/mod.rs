@@ -104,19 +104,22 @@ impl PartitionManager {
     ) -> Result<Rc<Partition>, LogError> {
         let key: PartitionKey = (topic.to_owned(), partition);
         loop {
-            let gate = {
+            // Decide under the borrow, act after it: no RefCell borrow across an await.
+            let (gate, opener) = {
                 let mut partitions = self.partitions.borrow_mut();
                 match partitions.get(&key) {
                     Some(Slot::Open(p)) => return Ok(Rc::clone(p)),
-                    Some(Slot::Opening(gate)) => Rc::clone(gate),
+                    Some(Slot::Opening(gate)) => (Rc::clone(gate), false),
                     None => {
                         let gate = Rc::new(AppendWaiters::default());
                         partitions.insert(key.clone(), Slot::Opening(Rc::clone(&gate)));
-                        drop(partitions);
-                        return self.open(key, gate, settings()).await;
+                        (gate, true)
                     }
                 }
             };
+            if opener {
+                return self.open(key, gate, settings()).await;
+            }
             let waiter = FetchWaiter::new();
             gate.register(&waiter);
             waiter.woken().await;
