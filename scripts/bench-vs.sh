@@ -5,6 +5,7 @@
 #       --brokers ringlet[,kafka,redpanda,HOST:PORT] --out DIR \
 #       [--iterations N] [--warmup SECONDS] [--shards N] [--no-limits] [--kafka-fsync]
 #
+# SKIP_BUILD=1 uses the binaries already in target/$PROFILE.
 # Brokers:  ringlet   this repo's broker (target/$PROFILE/ringlet), fresh data dir
 #           kafka     Apache Kafka in KRaft mode from $KAFKA_HOME (single node, fresh log dir)
 #           redpanda  Redpanda from $REDPANDA_BIN (dev mode, fresh data dir)
@@ -41,7 +42,7 @@ mkdir -p "$out/runs" "$out/logs" "$out/data"
 out="$(cd "$out" && pwd)"
 profile_flag=(); [ "$PROFILE" = release ] && profile_flag=(--release)
 echo "bench-vs: building ringlet-bench and ringlet ($PROFILE)" >&2
-(cd "$repo" && cargo build "${profile_flag[@]}" -p ringlet-benches --bin ringlet-bench >&2)
+[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$repo" && cargo build "${profile_flag[@]}" -p ringlet-benches --bin ringlet-bench >&2)
 bench="$repo/target/$PROFILE/ringlet-bench"
 
 # Workload list: the half-rate workload needs the maximum of 1k-max, so 1k-max runs first.
@@ -85,7 +86,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_ringlet() {
-    (cd "$repo" && cargo build "${profile_flag[@]}" --bin ringlet >&2)
+    [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$repo" && cargo build "${profile_flag[@]}" --bin ringlet >&2)
     local port; port="$(free_port)"
     "$repo/target/$PROFILE/ringlet" start --data-dir "$out/data/ringlet" \
         --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" --shards "$shards" \
