@@ -1,0 +1,137 @@
+//! Numbers, not assertions (ignored by default; run with `--ignored --nocapture`):
+//! how long a 3-member group takes from subscribe to every member holding its assignment,
+//! against a 1-member group in the same run; and how many synchronous offset commits per
+//! second one coordinator shard answers, against synchronous acks=all produce requests (the
+//! same durable append path) in the same run.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::kafka::{base_config, create_topic};
+use common::{unique_topic, Broker};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const MEASURE: Duration = Duration::from_secs(3);
+
+fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    base_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .expect("create consumer")
+}
+
+/// Seconds from subscribe until each of `members` consumers has a non-empty assignment.
+fn rebalance_seconds(bootstrap: &str, topic: &str, group: &str, members: usize) -> f64 {
+    let consumers: Vec<BaseConsumer> = (0..members).map(|_| consumer(bootstrap, group)).collect();
+    let start = Instant::now();
+    for c in &consumers {
+        c.subscribe(&[topic]).expect("subscribe");
+    }
+    loop {
+        for c in &consumers {
+            c.poll(Duration::from_millis(10));
+        }
+        let assigned = consumers
+            .iter()
+            .filter(|c| c.assignment().map(|a| a.count() > 0).unwrap_or(false))
+            .count();
+        if assigned == members {
+            return start.elapsed().as_secs_f64();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "group never settled"
+        );
+    }
+}
+
+fn commits_per_second(bootstrap: &str, topic: &str, threads: usize) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+            let (stop, count) = (stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                let c = consumer(&bootstrap, &format!("bench-commit-{t}"));
+                let mut offset = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    offset += 1;
+                    let mut list = TopicPartitionList::new();
+                    list.add_partition_offset(&topic, 0, Offset::Offset(offset))
+                        .expect("offset");
+                    if c.commit(&list, CommitMode::Sync).is_ok() {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Warm up (coordinator lookup, partition load) before counting.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = count.load(Ordering::Relaxed);
+    std::thread::sleep(MEASURE);
+    let after = count.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().expect("commit thread");
+    }
+    (after - before) as f64 / MEASURE.as_secs_f64()
+}
+
+fn sync_produces_per_second(bootstrap: &str, topic: &str) -> f64 {
+    let producer: BaseProducer = base_config(bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < MEASURE {
+        producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to(topic)
+                    .payload(b"x")
+                    .partition(0),
+            )
+            .expect("send");
+        producer.flush(Duration::from_secs(30)).expect("flush");
+        sent += 1;
+    }
+    sent as f64 / start.elapsed().as_secs_f64()
+}
+
+#[test]
+#[ignore = "benchmark: prints numbers"]
+fn group_rebalance_time_and_commit_rate() {
+    std::env::set_var("RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS", "0");
+    std::env::set_var("RINGLET_OFFSETS_TOPIC_PARTITIONS", "1");
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("bench");
+    create_topic(&bootstrap, &topic, 12);
+    let one = rebalance_seconds(&bootstrap, &topic, "bench-one", 1);
+    let three = rebalance_seconds(&bootstrap, &topic, "bench-three", 3);
+    println!(
+        "rebalance: 1 member {one:.3} s, 3 members {three:.3} s (ratio {:.2})",
+        three / one
+    );
+    let produce = sync_produces_per_second(&bootstrap, &topic);
+    let commit_1 = commits_per_second(&bootstrap, &topic, 1);
+    let commit_8 = commits_per_second(&bootstrap, &topic, 8);
+    println!(
+        "one coordinator shard (offsets topic has 1 partition): sync commits/s 1 client {commit_1:.0}, 8 clients {commit_8:.0}; \
+         baseline sync acks=all produce/s {produce:.0}; ratios {:.2} and {:.2}",
+        commit_1 / produce,
+        commit_8 / produce
+    );
+}
