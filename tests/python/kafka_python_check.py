@@ -26,7 +26,7 @@ def create_topic(admin, topic):
 
 
 def produce(bootstrap, topic, base_ts):
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, delivery_timeout_ms=300000,
                              request_timeout_ms=120000)
     futures = []
     for index in range(MESSAGES):
