@@ -4,6 +4,7 @@
 //! * [`listener`]: accept loop, `max_connections`, stop accepting on shutdown.
 //! * [`connection`]: framing, pipelining with in-order responses, closing on bad input.
 //! * [`dispatch`]: request -> handler through the registry in `crate::handlers`.
+//! * [`exclusive`]: refuse to start on a data dir or port another broker holds.
 //!
 //! Shutdown, per shard (driven by `main` through the runtime, all shards phase by phase):
 //! [`ServerShard::begin_shutdown`] stops the accept loop and tells connections to stop reading
@@ -12,6 +13,7 @@
 pub mod connection;
 pub mod context;
 pub mod dispatch;
+pub mod exclusive;
 pub mod listener;
 pub mod run;
 

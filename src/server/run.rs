@@ -16,7 +16,7 @@ use ringlet_shard::signals::Termination;
 use crate::cluster::topic_store::TopicStore;
 use crate::config::broker::BrokerConfig;
 use crate::error::BrokerError;
-use crate::server::{drain_connections, start_listener};
+use crate::server::{drain_connections, exclusive, start_listener};
 use crate::state::{ShardState, SharedSetup};
 
 /// How long shutdown waits for connections to answer their in-flight requests.
@@ -32,6 +32,8 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             &err,
         )
     })?;
+    let _data_dir_lock = exclusive::lock_data_dir(&config.data_dir)?;
+    exclusive::ensure_address_free(config.listen)?;
     let store = TopicStore::open(&config.meta_dir())?;
     let topics = Arc::new(store.load()?);
     let cluster_id: Arc<str> = store.cluster_id()?.into();
