@@ -20,7 +20,10 @@ const LENGTH_PREFIX_BYTES: usize = 4;
 /// Returns `Ok(None)` when `buf` does not yet hold a whole frame; the caller reads more and
 /// calls again. The size is checked against `max_frame_bytes` as soon as the prefix is there,
 /// so an oversized frame is refused before any of it is buffered.
-pub fn decode_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes>, FrameError> {
+pub fn decode_frame(
+    buf: &mut BytesMut,
+    max_frame_bytes: usize,
+) -> Result<Option<Bytes>, FrameError> {
     if buf.len() < LENGTH_PREFIX_BYTES {
         return Ok(None);
     }
@@ -30,7 +33,10 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option
     }
     let size = declared as usize;
     if size > max_frame_bytes {
-        return Err(FrameError::TooLarge { size, max: max_frame_bytes });
+        return Err(FrameError::TooLarge {
+            size,
+            max: max_frame_bytes,
+        });
     }
     if buf.len() < LENGTH_PREFIX_BYTES + size {
         buf.reserve(LENGTH_PREFIX_BYTES + size - buf.len());
@@ -67,17 +73,32 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&frame_bytes(b"one"));
         buf.extend_from_slice(&frame_bytes(b"second"));
-        assert_eq!(decode_frame(&mut buf, 100).unwrap().unwrap(), Bytes::from_static(b"one"));
-        assert_eq!(decode_frame(&mut buf, 100).unwrap().unwrap(), Bytes::from_static(b"second"));
+        assert_eq!(
+            decode_frame(&mut buf, 100).unwrap().unwrap(),
+            Bytes::from_static(b"one")
+        );
+        assert_eq!(
+            decode_frame(&mut buf, 100).unwrap().unwrap(),
+            Bytes::from_static(b"second")
+        );
         assert!(buf.is_empty());
     }
 
     #[test]
     fn oversized_and_negative_lengths_are_refused_from_the_prefix_alone() {
         let mut buf = BytesMut::from(&(1000i32).to_be_bytes()[..]);
-        assert_eq!(decode_frame(&mut buf, 999), Err(FrameError::TooLarge { size: 1000, max: 999 }));
+        assert_eq!(
+            decode_frame(&mut buf, 999),
+            Err(FrameError::TooLarge {
+                size: 1000,
+                max: 999
+            })
+        );
         let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
-        assert_eq!(decode_frame(&mut buf, 999), Err(FrameError::NegativeLength(-5)));
+        assert_eq!(
+            decode_frame(&mut buf, 999),
+            Err(FrameError::NegativeLength(-5))
+        );
     }
 
     #[test]

@@ -27,9 +27,20 @@ pub enum DecodeError {
     #[error("unknown api key {api_key} (correlation id {correlation_id})")]
     UnknownApiKey { api_key: i16, correlation_id: i32 },
     #[error("{api_key:?} v{api_version} is not supported (correlation id {correlation_id})")]
-    UnsupportedVersion { api_key: ApiKey, api_version: i16, correlation_id: i32 },
-    #[error("malformed {api_key:?} v{api_version} request (correlation id {correlation_id}): {reason}")]
-    Malformed { api_key: ApiKey, api_version: i16, correlation_id: i32, reason: String },
+    UnsupportedVersion {
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+    },
+    #[error(
+        "malformed {api_key:?} v{api_version} request (correlation id {correlation_id}): {reason}"
+    )]
+    Malformed {
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+        reason: String,
+    },
 }
 
 impl DecodeError {
@@ -62,19 +73,40 @@ pub fn decode_request(
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api_key = ApiKey::try_from(raw_key)
-        .map_err(|()| DecodeError::UnknownApiKey { api_key: raw_key, correlation_id })?;
+    let api_key = ApiKey::try_from(raw_key).map_err(|()| DecodeError::UnknownApiKey {
+        api_key: raw_key,
+        correlation_id,
+    })?;
     let Some((min, max)) = supported(api_key) else {
-        return Err(DecodeError::UnknownApiKey { api_key: raw_key, correlation_id });
+        return Err(DecodeError::UnknownApiKey {
+            api_key: raw_key,
+            correlation_id,
+        });
     };
     if api_version < min || api_version > max {
-        return Err(DecodeError::UnsupportedVersion { api_key, api_version, correlation_id });
+        return Err(DecodeError::UnsupportedVersion {
+            api_key,
+            api_version,
+            correlation_id,
+        });
     }
-    let malformed = |reason: String| DecodeError::Malformed { api_key, api_version, correlation_id, reason };
+    let malformed = |reason: String| DecodeError::Malformed {
+        api_key,
+        api_version,
+        correlation_id,
+        reason,
+    };
     let mut buf = frame;
-    let header = decode_header(&mut buf, api_key.request_header_version(api_version)).map_err(malformed)?;
+    let header =
+        decode_header(&mut buf, api_key.request_header_version(api_version)).map_err(malformed)?;
     let body = decode_body(api_key, &mut buf, api_version).map_err(malformed)?;
-    Ok(Request { header, api_key, api_version, correlation_id, body })
+    Ok(Request {
+        header,
+        api_key,
+        api_version,
+        correlation_id,
+        body,
+    })
 }
 
 fn decode_header(buf: &mut Bytes, header_version: i16) -> Result<RequestHeader, String> {
@@ -117,7 +149,9 @@ mod tests {
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("test")));
         let mut buf = BytesMut::new();
-        header.encode(&mut buf, key.request_header_version(version)).unwrap();
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .unwrap();
         body.encode(&mut buf, version).unwrap();
         buf.freeze()
     }
@@ -143,10 +177,23 @@ mod tests {
 
     #[test]
     fn version_gate_runs_before_the_body_is_read() {
-        let mut frame = encode_request(ApiKey::ApiVersions, 3, 5, &RequestKind::ApiVersions(ApiVersionsRequest::default())).to_vec();
+        let mut frame = encode_request(
+            ApiKey::ApiVersions,
+            3,
+            5,
+            &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        )
+        .to_vec();
         frame.truncate(FIXED_HEADER_BYTES); // the body is gone, yet the answer is about the version
         let err = decode_request(Bytes::from(frame), |_| Some((0, 2))).unwrap_err();
-        assert_eq!(err, DecodeError::UnsupportedVersion { api_key: ApiKey::ApiVersions, api_version: 3, correlation_id: 5 });
+        assert_eq!(
+            err,
+            DecodeError::UnsupportedVersion {
+                api_key: ApiKey::ApiVersions,
+                api_version: 3,
+                correlation_id: 5
+            }
+        );
     }
 
     #[test]
@@ -155,16 +202,38 @@ mod tests {
         frame.extend_from_slice(&42i32.to_be_bytes());
         let err = decode_request(Bytes::from(frame), all_versions).unwrap_err();
         assert_eq!(err.correlation_id(), Some(42));
-        assert!(matches!(err, DecodeError::UnknownApiKey { api_key: 0x7f00, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::UnknownApiKey {
+                api_key: 0x7f00,
+                ..
+            }
+        ));
 
-        let frame = encode_request(ApiKey::Metadata, 1, 9, &RequestKind::Metadata(MetadataRequest::default()));
+        let frame = encode_request(
+            ApiKey::Metadata,
+            1,
+            9,
+            &RequestKind::Metadata(MetadataRequest::default()),
+        );
         let err = decode_request(frame, |_| None).unwrap_err();
-        assert!(matches!(err, DecodeError::UnknownApiKey { api_key: 3, correlation_id: 9 }));
+        assert!(matches!(
+            err,
+            DecodeError::UnknownApiKey {
+                api_key: 3,
+                correlation_id: 9
+            }
+        ));
     }
 
     #[test]
     fn every_truncation_is_an_error_never_a_panic() {
-        let frame = encode_request(ApiKey::Metadata, 12, 1, &RequestKind::Metadata(MetadataRequest::default().with_topics(None)));
+        let frame = encode_request(
+            ApiKey::Metadata,
+            12,
+            1,
+            &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+        );
         for cut in 0..frame.len() {
             let result = decode_request(frame.slice(..cut), all_versions);
             assert!(result.is_err(), "prefix of {cut} bytes decoded");

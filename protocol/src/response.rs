@@ -29,9 +29,17 @@ pub fn encode_response(
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
         .encode(&mut buf, api_key.response_header_version(api_version))
-        .map_err(|e| EncodeError { api_key, api_version, reason: format!("header: {e:#}") })?;
+        .map_err(|e| EncodeError {
+            api_key,
+            api_version,
+            reason: format!("header: {e:#}"),
+        })?;
     body.encode(&mut buf, api_version)
-        .map_err(|e| EncodeError { api_key, api_version, reason: format!("{e:#}") })?;
+        .map_err(|e| EncodeError {
+            api_key,
+            api_version,
+            reason: format!("{e:#}"),
+        })?;
     let length = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&length.to_be_bytes());
     Ok(buf.freeze())
@@ -43,13 +51,23 @@ pub fn encode_response(
 pub fn api_versions_fallback(correlation_id: i32, ranges: &[(ApiKey, i16, i16)]) -> Bytes {
     let api_keys = ranges
         .iter()
-        .map(|&(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max))
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
         .collect();
     let body = ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_keys);
-    encode_response(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body))
-        .expect("an ApiVersions v0 response with plain fields always encodes")
+    encode_response(
+        ApiKey::ApiVersions,
+        0,
+        correlation_id,
+        &ResponseKind::ApiVersions(body),
+    )
+    .expect("an ApiVersions v0 response with plain fields always encodes")
 }
 
 #[cfg(test)]
@@ -61,7 +79,13 @@ mod tests {
 
     #[test]
     fn api_versions_uses_header_v0_even_when_flexible() {
-        let frame = encode_response(ApiKey::ApiVersions, 3, 11, &ResponseKind::ApiVersions(ApiVersionsResponse::default())).unwrap();
+        let frame = encode_response(
+            ApiKey::ApiVersions,
+            3,
+            11,
+            &ResponseKind::ApiVersions(ApiVersionsResponse::default()),
+        )
+        .unwrap();
         let mut body = frame.slice(4..);
         assert_eq!(body.get_i32(), 11);
         let decoded = ApiVersionsResponse::decode(&mut body, 3).unwrap();
@@ -70,17 +94,30 @@ mod tests {
 
     #[test]
     fn flexible_responses_get_header_v1() {
-        let frame = encode_response(ApiKey::Metadata, 12, 3, &ResponseKind::Metadata(MetadataResponse::default())).unwrap();
-        assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+        let frame = encode_response(
+            ApiKey::Metadata,
+            12,
+            3,
+            &ResponseKind::Metadata(MetadataResponse::default()),
+        )
+        .unwrap();
+        assert_eq!(
+            i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
         let mut body = frame.slice(4..);
         let header = ResponseHeader::decode(&mut body, 1).unwrap();
         assert_eq!(header.correlation_id, 3);
-        assert_eq!(MetadataResponse::decode(&mut body, 12).unwrap(), MetadataResponse::default());
+        assert_eq!(
+            MetadataResponse::decode(&mut body, 12).unwrap(),
+            MetadataResponse::default()
+        );
     }
 
     #[test]
     fn fallback_is_a_v0_unsupported_version_answer() {
-        let frame = api_versions_fallback(8, &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]);
+        let frame =
+            api_versions_fallback(8, &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]);
         let mut body = frame.slice(4..);
         assert_eq!(body.get_i32(), 8);
         let decoded = ApiVersionsResponse::decode(&mut body, 0).unwrap();

@@ -23,7 +23,9 @@ fn header(api_key: i16, version: i16) -> Vec<u8> {
 
 fn assert_malformed(frame: Vec<u8>) {
     match decode_request(Bytes::from(frame), all_versions) {
-        Err(DecodeError::Malformed { correlation_id: 7, .. }) => {}
+        Err(DecodeError::Malformed {
+            correlation_id: 7, ..
+        }) => {}
         other => panic!("expected a malformed-request error, got {other:?}"),
     }
 }
