@@ -322,7 +322,7 @@ fn committed_offsets_and_group_survive_restart_and_groups_are_independent() {
     stop.store(true, Ordering::Relaxed);
     drop(handle.join().expect("member thread"));
     let records = consumed.records.lock().unwrap().clone();
-    for ((partition, offset), _) in &records {
+    for (partition, offset) in records.keys() {
         assert!(
             *offset >= ends[partition],
             "partition {partition} re-delivered offset {offset} below the committed {}",

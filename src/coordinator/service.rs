@@ -86,32 +86,32 @@ impl GroupCoordinator {
         let this = &state.coordinator;
         this.start_tick(state);
         loop {
-            let latch = {
-                let mut partitions = this.partitions.borrow_mut();
-                match partitions.get(&partition) {
-                    Some(Slot::Loaded(set)) => return Ok(set.clone()),
-                    Some(Slot::Loading(latch)) => latch.clone(),
-                    None => {
-                        let latch = Latch::new();
-                        partitions.insert(partition, Slot::Loading(latch.clone()));
-                        drop(partitions);
-                        let loaded = this.load(state, partition).await;
-                        let mut partitions = this.partitions.borrow_mut();
-                        latch.set();
-                        return match loaded {
-                            Ok(set) => {
-                                partitions.insert(partition, Slot::Loaded(set.clone()));
-                                Ok(set)
-                            }
-                            Err(err) => {
-                                partitions.remove(&partition);
-                                Err(err)
-                            }
-                        };
-                    }
+            let in_progress = match this.partitions.borrow().get(&partition) {
+                Some(Slot::Loaded(set)) => return Ok(set.clone()),
+                Some(Slot::Loading(latch)) => Some(latch.clone()),
+                None => None,
+            };
+            if let Some(latch) = in_progress {
+                latch.wait().await;
+                continue;
+            }
+            let latch = Latch::new();
+            this.partitions
+                .borrow_mut()
+                .insert(partition, Slot::Loading(latch.clone()));
+            let loaded = this.load(state, partition).await;
+            let mut partitions = this.partitions.borrow_mut();
+            latch.set();
+            return match loaded {
+                Ok(set) => {
+                    partitions.insert(partition, Slot::Loaded(set.clone()));
+                    Ok(set)
+                }
+                Err(err) => {
+                    partitions.remove(&partition);
+                    Err(err)
                 }
             };
-            latch.wait().await;
         }
     }
 

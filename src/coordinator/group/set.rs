@@ -137,7 +137,7 @@ impl GroupSet {
         if let Err(error) = group_check {
             return vec![Err(error); input.items.len()];
         }
-        if self.groups.get(group_id).is_none() {
+        if !self.groups.contains_key(group_id) {
             // A group that only stores offsets: it exists from its first commit.
             self.get_or_create(group_id, now_ms);
         }

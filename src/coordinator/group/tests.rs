@@ -81,7 +81,10 @@ fn stable_pair() -> GroupSet {
         "alone: the join completes at once"
     );
     assert_eq!(set.get(GROUP).unwrap().generation_id(), 1);
-    sync(&mut set, "a", 1, &[("a", "A1")], 2, 0);
+    let effects = sync(&mut set, "a", 1, &[("a", "A1")], 2, 0);
+    let synced = sync_reply(&effects, 2).expect("the leader's sync completes at once");
+    assert_eq!(synced.error, None);
+    assert_eq!(&synced.assignment[..], b"A1");
     // b joins: a must rejoin, then both get generation 2.
     let effects = join_new(&mut set, "b", 10, 0);
     assert!(
