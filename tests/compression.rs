@@ -27,7 +27,7 @@ fn value_of(codec: &str, index: usize) -> Vec<u8> {
         200 + index % 300,
     ));
     // xorshift noise derived from the index: deterministic, not compressible
-    let mut state = index as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+    let mut state = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for _ in 0..(index % 64) {
         state ^= state << 13;
         state ^= state >> 7;

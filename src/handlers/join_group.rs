@@ -46,7 +46,7 @@ pub async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> JoinGrou
         .await
         .and_then(|inner| inner);
     match outcome {
-        Ok(outcome) => build(outcome),
+        Ok(outcome) => build(outcome, ctx.api_version),
         Err(err) => {
             let mut response = JoinGroupResponse::default();
             response.error_code = crate::coordinator::unavailable_code(&err);
@@ -57,7 +57,17 @@ pub async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> JoinGrou
     }
 }
 
-fn build(outcome: JoinOutcome) -> JoinGroupResponse {
+/// First version whose response can say "skip the assignment" (KIP-814).
+const SKIP_ASSIGNMENT_VERSION: i16 = 9;
+
+fn build(mut outcome: JoinOutcome, api_version: i16) -> JoinGroupResponse {
+    if outcome.skip_assignment && api_version < SKIP_ASSIGNMENT_VERSION {
+        // A restarted static leader on an older client cannot be told to keep the current
+        // assignment; as Kafka did before KIP-814, it gets no member list, so it syncs with
+        // nothing to assign and the coordinator hands back the assignment it already has.
+        outcome.skip_assignment = false;
+        outcome.members.clear();
+    }
     let mut response = JoinGroupResponse::default();
     response.error_code = outcome.error.map_or(0, |e| e.code());
     response.generation_id = outcome.generation_id;

@@ -217,6 +217,9 @@ pub fn flush_and_check_all_acked(
 /// Consumer without a consumer group (assign only, never commits).
 pub fn assigned_consumer(bootstrap: &str) -> BaseConsumer {
     base_config(bootstrap)
+        // librdkafka 2.12 refuses assign() without a group.id ("Local: Unknown group"); with
+        // auto-commit off and no subscribe(), the group is never joined or committed to.
+        .set("group.id", "ringlet-tests-assigned")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "error")

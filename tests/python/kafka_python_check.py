@@ -26,8 +26,10 @@ def create_topic(admin, topic):
 
 
 def produce(bootstrap, topic, base_ts):
+    # kafka-python 3 turns idempotence on by default, which needs InitProducerId: that is the
+    # exactly-once issue, not built yet. Until it is, this check asks for plain acks=all.
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, delivery_timeout_ms=300000,
-                             request_timeout_ms=120000)
+                             request_timeout_ms=120000, enable_idempotence=False)
     futures = []
     for index in range(MESSAGES):
         key, value, headers, ts = checklib.expected(index, CLIENT, base_ts)
