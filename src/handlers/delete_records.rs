@@ -13,8 +13,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::error::BrokerError;
-use crate::partition::by_shard::Slots;
-use crate::partition::fan_out::fan_out;
+use crate::partition::fan_out::on_owners;
 use crate::partition::lookup;
 use crate::partition::ops::{self, DeleteRecordsItem};
 use crate::server::RequestContext;
@@ -28,45 +27,35 @@ type Outcome = Result<i64, BrokerError>;
 
 pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let state = &ctx.state;
-    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
-    let mut slots: Slots<Outcome> = Slots::new(count);
-    let mut routed = Vec::new();
-    let mut position = 0usize;
+    let mut items = Vec::new();
     for topic in &request.topics {
         let meta = lookup::topic(state, topic.name.as_str());
         for partition in &topic.partitions {
-            match meta
+            let owner = meta
                 .as_ref()
-                .and_then(|m| m.owner_of(partition.partition_index))
-            {
-                Some(owner) => routed.push((
+                .and_then(|m| m.owner_of(partition.partition_index));
+            items.push(owner.map(|owner| {
+                (
                     owner,
-                    position,
                     DeleteRecordsItem {
                         topic: topic.name.to_string(),
                         partition: partition.partition_index,
                         offset: partition.offset,
                     },
-                )),
-                None => slots.fill(position, Err(BrokerError::UnknownTopicOrPartition)),
-            }
-            position += 1;
+                )
+            }));
         }
     }
-    let results = fan_out(
+    let outcomes = on_owners(
         state,
-        routed,
+        items,
         |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
             ops::delete_records(&owner.partitions, &lookup, items).await
         },
-        |err| Err(BrokerError::Bus(err.clone())),
+        "delete_records",
     )
     .await;
-    for (position, outcome) in results {
-        slots.fill(position, outcome);
-    }
-    let outcomes = slots.into_ordered(|_| Err(BrokerError::internal("delete_records: no outcome")));
     build_response(&request, outcomes)
 }
 

@@ -16,8 +16,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::error::BrokerError;
-use crate::partition::by_shard::Slots;
-use crate::partition::fan_out::fan_out;
+use crate::partition::fan_out::on_owners;
 use crate::partition::lookup;
 use crate::partition::ops::{self, ListOffsetsItem, OffsetFound};
 use crate::server::RequestContext;
@@ -31,46 +30,34 @@ type Outcome = Result<OffsetFound, BrokerError>;
 
 pub async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let (state, api_version) = (&ctx.state, ctx.api_version);
-    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
-    let mut slots: Slots<Outcome> = Slots::new(count);
-    let mut routed = Vec::new();
-    let mut position = 0usize;
+    let mut items = Vec::new();
     for topic in &request.topics {
         let meta = lookup::topic(state, topic.name.as_str());
         for partition in &topic.partitions {
-            match meta
+            let owner = meta
                 .as_ref()
-                .and_then(|m| m.owner_of(partition.partition_index))
-            {
-                Some(owner) => routed.push((
-                    owner,
-                    position,
-                    ListOffsetsItem {
-                        topic: topic.name.to_string(),
-                        partition: partition.partition_index,
-                        timestamp: partition.timestamp,
-                        current_leader_epoch: partition.current_leader_epoch,
-                    },
-                )),
-                None => slots.fill(position, Err(BrokerError::UnknownTopicOrPartition)),
-            }
-            position += 1;
+                .and_then(|m| m.owner_of(partition.partition_index));
+            items.push(owner.map(|owner| {
+                let item = ListOffsetsItem {
+                    topic: topic.name.to_string(),
+                    partition: partition.partition_index,
+                    timestamp: partition.timestamp,
+                    current_leader_epoch: partition.current_leader_epoch,
+                };
+                (owner, item)
+            }));
         }
     }
-    let results = fan_out(
+    let outcomes = on_owners(
         state,
-        routed,
+        items,
         |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
             ops::list_offsets(&owner.partitions, &lookup, items).await
         },
-        |err| Err(BrokerError::Bus(err.clone())),
+        "list_offsets",
     )
     .await;
-    for (position, outcome) in results {
-        slots.fill(position, outcome);
-    }
-    let outcomes = slots.into_ordered(|_| Err(BrokerError::internal("list_offsets: no outcome")));
     build_response(&request, api_version, outcomes)
 }
 

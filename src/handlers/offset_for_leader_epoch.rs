@@ -13,8 +13,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::error::BrokerError;
-use crate::partition::by_shard::Slots;
-use crate::partition::fan_out::fan_out;
+use crate::partition::fan_out::on_owners;
 use crate::partition::lookup;
 use crate::partition::ops::{self, EpochItem};
 use crate::server::RequestContext;
@@ -31,44 +30,34 @@ pub async fn handle(
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let state = &ctx.state;
-    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
-    let mut slots: Slots<Outcome> = Slots::new(count);
-    let mut routed = Vec::new();
-    let mut position = 0usize;
+    let mut items = Vec::new();
     for topic in &request.topics {
         let meta = lookup::topic(state, topic.topic.as_str());
         for partition in &topic.partitions {
-            match meta.as_ref().and_then(|m| m.owner_of(partition.partition)) {
-                Some(owner) => routed.push((
+            let owner = meta.as_ref().and_then(|m| m.owner_of(partition.partition));
+            items.push(owner.map(|owner| {
+                (
                     owner,
-                    position,
                     EpochItem {
                         topic: topic.topic.to_string(),
                         partition: partition.partition,
                         current_leader_epoch: partition.current_leader_epoch,
                         leader_epoch: partition.leader_epoch,
                     },
-                )),
-                None => slots.fill(position, Err(BrokerError::UnknownTopicOrPartition)),
-            }
-            position += 1;
+                )
+            }));
         }
     }
-    let results = fan_out(
+    let outcomes = on_owners(
         state,
-        routed,
+        items,
         |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
             ops::end_offsets_for_epochs(&owner.partitions, &lookup, items).await
         },
-        |err| Err(BrokerError::Bus(err.clone())),
+        "offset_for_leader_epoch",
     )
     .await;
-    for (position, outcome) in results {
-        slots.fill(position, outcome);
-    }
-    let outcomes =
-        slots.into_ordered(|_| Err(BrokerError::internal("offset_for_leader_epoch: no outcome")));
     build_response(&request, outcomes)
 }
 

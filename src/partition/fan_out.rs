@@ -12,8 +12,9 @@ use std::rc::Rc;
 
 use ringlet_shard::{BusError, ShardId};
 
-use super::by_shard::group_by_shard;
+use super::by_shard::{group_by_shard, Slots};
 use super::waiters::join_all;
+use crate::error::BrokerError;
 use crate::state::ShardState;
 
 type Hop<'a, R> = Pin<Box<dyn Future<Output = Vec<(usize, R)>> + 'a>>;
@@ -57,4 +58,36 @@ where
         })
         .collect();
     join_all(hops).await.into_iter().flatten().collect()
+}
+
+/// The whole middle of a per-partition handler: runs `op` on each partition's owning shard
+/// (one hop per owner, through [`fan_out`]) and answers one outcome per item, in request order.
+///
+/// `items` are in request order; `None` marks a partition whose topic or partition is unknown
+/// here (UNKNOWN_TOPIC_OR_PARTITION). A failed hop fails its items with `BrokerError::Bus`.
+pub async fn on_owners<I, T, F, Fut>(
+    state: &Rc<ShardState>,
+    items: Vec<Option<(ShardId, I)>>,
+    op: F,
+    api_name: &'static str,
+) -> Vec<Result<T, BrokerError>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(Rc<ShardState>, Vec<(usize, I)>) -> Fut + Send + Copy + 'static,
+    Fut: Future<Output = Vec<(usize, Result<T, BrokerError>)>> + 'static,
+{
+    let mut slots = Slots::new(items.len());
+    let mut routed = Vec::new();
+    for (position, item) in items.into_iter().enumerate() {
+        match item {
+            Some((owner, item)) => routed.push((owner, position, item)),
+            None => slots.fill(position, Err(BrokerError::UnknownTopicOrPartition)),
+        }
+    }
+    let results = fan_out(state, routed, op, |err| Err(BrokerError::Bus(err.clone()))).await;
+    for (position, outcome) in results {
+        slots.fill(position, outcome);
+    }
+    slots.into_ordered(|_| Err(BrokerError::internal(format!("{api_name}: no outcome"))))
 }
