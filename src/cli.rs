@@ -82,4 +82,7 @@ pub struct StartArgs {
     /// Most requests one connection may have in flight (pipelining) [default: 64].
     #[arg(long, env = "RINGLET_MAX_IN_FLIGHT_PER_CONNECTION", value_name = "N")]
     pub max_in_flight_per_connection: Option<usize>,
+
+    #[command(flatten)]
+    pub groups: crate::coordinator::CoordinatorArgs,
 }

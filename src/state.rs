@@ -64,7 +64,7 @@ impl ShardState {
             partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count),
             server: ServerShard::new(setup.connections.clone()),
             coordinator: crate::coordinator::GroupCoordinator::new(
-                crate::coordinator::CoordinatorConfig::from_env(),
+                setup.config.coordinator.clone(),
             ),
             topics: RefCell::new(setup.topics.clone()),
             store: setup.store.clone(),

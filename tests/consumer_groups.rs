@@ -34,7 +34,7 @@ const GROUP_TIMEOUT: Duration = Duration::from_secs(180);
 fn coordinator_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        std::env::set_var("RINGLET_OFFSETS_TOPIC_PARTITIONS", "8");
+        std::env::set_var("RINGLET_OFFSETS_TOPIC_NUM_PARTITIONS", "8");
         std::env::set_var("RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS", "0");
     });
 }
@@ -290,11 +290,7 @@ fn committed_offsets_and_group_survive_restart_and_groups_are_independent() {
     drop(broker);
     let broker = Broker::start_in(&data_dir, &dir.path().join("logs"));
     let bootstrap = broker.bootstrap();
-    assert_eq!(
-        committed(&bootstrap, "first", &topic),
-        ends,
-        "committed offsets survive the restart"
-    );
+    // Listed before any request touches the groups: the broker loads them at start-up.
     let groups_client: BaseConsumer = base_config(&bootstrap).create().expect("client");
     let list = groups_client
         .fetch_group_list(None, CLIENT_TIMEOUT)
@@ -303,6 +299,11 @@ fn committed_offsets_and_group_survive_restart_and_groups_are_independent() {
     assert!(
         names.contains("first") && names.contains("second"),
         "{names:?}"
+    );
+    assert_eq!(
+        committed(&bootstrap, "first", &topic),
+        ends,
+        "committed offsets survive the restart"
     );
 
     // A consumer of "first" resumes exactly at the committed offsets: only the new 120.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::StartArgs;
+use crate::coordinator::{CoordinatorArgs, CoordinatorConfig};
 use crate::error::BrokerError;
 
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -44,6 +45,8 @@ pub struct BrokerConfig {
     pub message_max_bytes: usize,
     pub max_connections: usize,
     pub max_in_flight_per_connection: usize,
+    /// Group coordinator settings (`[groups]` in the file).
+    pub coordinator: CoordinatorConfig,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -61,6 +64,7 @@ pub struct FileConfig {
     pub message_max_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_in_flight_per_connection: Option<usize>,
+    pub groups: Option<CoordinatorArgs>,
 }
 
 impl FileConfig {
@@ -127,6 +131,7 @@ impl BrokerConfig {
                 file.max_in_flight_per_connection,
                 DEFAULT_MAX_IN_FLIGHT,
             ),
+            coordinator: CoordinatorConfig::resolve(&args.groups, file.groups.as_ref())?,
         };
         config.validate()?;
         Ok(config)
@@ -267,6 +272,24 @@ mod tests {
                 port: 19092
             }
         );
+    }
+
+    #[test]
+    fn group_settings_come_from_flags_and_the_groups_table() {
+        let file =
+            FileConfig::parse("[groups]\noffsets_topic_num_partitions = 4\ngroup_max_size = 9\n")
+                .unwrap();
+        let argv = [
+            "--group-initial-rebalance-delay-ms",
+            "0",
+            "--group-max-size",
+            "5",
+        ];
+        let config = BrokerConfig::resolve(&args(&argv), &file).unwrap();
+        assert_eq!(config.coordinator.offsets_topic_partitions, 4);
+        assert_eq!(config.coordinator.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(config.coordinator.group.max_size, 5, "flag wins over file");
+        assert!(FileConfig::parse("[groups]\ngroup_max_sise = 9\n").is_err());
     }
 
     #[test]

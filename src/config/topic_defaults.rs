@@ -163,6 +163,7 @@ mod tests {
             message_max_bytes,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
+            coordinator: Default::default(),
         }
     }
 

@@ -1,8 +1,21 @@
-//! Coordinator settings. Read from `RINGLET_*` environment variables until the broker's
-//! flags carry them (the CLI is owned by the config module); defaults are Kafka's, except
-//! where a single-node broker wants faster tests (none so far).
+//! Coordinator settings, with Kafka's names and defaults. Like every broker setting they come
+//! from a `ringlet start` flag, a `RINGLET_*` environment variable, or the `[groups]` table of
+//! the `--config` file (flag > environment > file > default):
+//!
+//! | flag | Kafka setting | default |
+//! |---|---|---|
+//! | `--offsets-topic-num-partitions` | `offsets.topic.num.partitions` | 50 |
+//! | `--group-initial-rebalance-delay-ms` | `group.initial.rebalance.delay.ms` | 3000 |
+//! | `--group-min-session-timeout-ms` | `group.min.session.timeout.ms` | 6000 |
+//! | `--group-max-session-timeout-ms` | `group.max.session.timeout.ms` | 1800000 |
+//! | `--group-max-size` | `group.max.size` | 2147483647 |
+//! | `--offsets-retention-minutes` | `offsets.retention.minutes` | 10080 |
+
+use clap::Args;
+use serde::Deserialize;
 
 use super::group::GroupConfig;
+use crate::error::BrokerError;
 
 /// Kafka's `offsets.topic.num.partitions`.
 pub const DEFAULT_OFFSETS_TOPIC_PARTITIONS: i32 = 50;
@@ -23,47 +36,116 @@ impl Default for CoordinatorConfig {
     }
 }
 
+/// The coordinator's `ringlet start` flags (flattened into `StartArgs`). `None` means "not
+/// given as a flag or environment variable".
+#[derive(Debug, Default, Clone, Args, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorArgs {
+    /// Partitions of the internal `__consumer_offsets` topic when it is created [default: 50].
+    #[arg(long, env = "RINGLET_OFFSETS_TOPIC_NUM_PARTITIONS", value_name = "N")]
+    pub offsets_topic_num_partitions: Option<i32>,
+
+    /// How long the first rebalance of an empty group waits for more members [default: 3000].
+    #[arg(
+        long,
+        env = "RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        value_name = "MS"
+    )]
+    pub group_initial_rebalance_delay_ms: Option<i32>,
+
+    /// Smallest session timeout a member may ask for [default: 6000].
+    #[arg(long, env = "RINGLET_GROUP_MIN_SESSION_TIMEOUT_MS", value_name = "MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+
+    /// Largest session timeout a member may ask for [default: 1800000].
+    #[arg(long, env = "RINGLET_GROUP_MAX_SESSION_TIMEOUT_MS", value_name = "MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+
+    /// Most members a group may have [default: 2147483647].
+    #[arg(long, env = "RINGLET_GROUP_MAX_SIZE", value_name = "N")]
+    pub group_max_size: Option<usize>,
+
+    /// How long the offsets of an empty group are kept [default: 10080, 7 days].
+    #[arg(
+        long,
+        env = "RINGLET_OFFSETS_RETENTION_MINUTES",
+        value_name = "MINUTES"
+    )]
+    pub offsets_retention_minutes: Option<i64>,
+}
+
 impl CoordinatorConfig {
-    /// Defaults overridden by `RINGLET_OFFSETS_TOPIC_PARTITIONS`,
-    /// `RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS`, `RINGLET_GROUP_MIN_SESSION_TIMEOUT_MS`,
-    /// `RINGLET_GROUP_MAX_SESSION_TIMEOUT_MS`, `RINGLET_OFFSETS_RETENTION_MINUTES`,
-    /// `RINGLET_GROUP_MAX_SIZE`. Unparsable values are logged and ignored.
-    pub fn from_env() -> CoordinatorConfig {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Flags/env (`args`, already merged by clap) over the file's `[groups]` table over
+    /// Kafka's defaults; then validated.
+    pub fn resolve(
+        args: &CoordinatorArgs,
+        file: Option<&CoordinatorArgs>,
+    ) -> Result<Self, BrokerError> {
+        let empty = CoordinatorArgs::default();
+        let file = file.unwrap_or(&empty);
+        let defaults = CoordinatorConfig::default();
+        let group = &defaults.group;
+        let minutes = args
+            .offsets_retention_minutes
+            .or(file.offsets_retention_minutes);
+        let config = CoordinatorConfig {
+            offsets_topic_partitions: args
+                .offsets_topic_num_partitions
+                .or(file.offsets_topic_num_partitions)
+                .unwrap_or(defaults.offsets_topic_partitions),
+            group: GroupConfig {
+                min_session_timeout_ms: args
+                    .group_min_session_timeout_ms
+                    .or(file.group_min_session_timeout_ms)
+                    .unwrap_or(group.min_session_timeout_ms),
+                max_session_timeout_ms: args
+                    .group_max_session_timeout_ms
+                    .or(file.group_max_session_timeout_ms)
+                    .unwrap_or(group.max_session_timeout_ms),
+                initial_rebalance_delay_ms: args
+                    .group_initial_rebalance_delay_ms
+                    .or(file.group_initial_rebalance_delay_ms)
+                    .unwrap_or(group.initial_rebalance_delay_ms),
+                max_size: args
+                    .group_max_size
+                    .or(file.group_max_size)
+                    .unwrap_or(group.max_size),
+                offsets_retention_ms: minutes
+                    .map_or(group.offsets_retention_ms, |m| m.saturating_mul(60_000)),
+                ..group.clone()
+            },
+        };
+        config.validate(minutes)?;
+        Ok(config)
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> CoordinatorConfig {
-        let mut config = CoordinatorConfig::default();
-        let get = |name: &str| -> Option<i64> {
-            let text = lookup(name)?;
-            match text.trim().parse::<i64>() {
-                Ok(value) if value >= 0 => Some(value),
-                _ => {
-                    tracing::warn!(name, value = %text, "ignoring invalid coordinator setting");
-                    None
-                }
-            }
-        };
-        let to_i32 = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
-        if let Some(v) = get("RINGLET_OFFSETS_TOPIC_PARTITIONS").filter(|v| *v > 0) {
-            config.offsets_topic_partitions = to_i32(v);
+    fn validate(&self, retention_minutes: Option<i64>) -> Result<(), BrokerError> {
+        let fail = |msg: String| Err(BrokerError::InvalidConfig(msg));
+        let group = &self.group;
+        if self.offsets_topic_partitions < 1 {
+            return fail(format!(
+                "offsets-topic-num-partitions must be >= 1, got {}",
+                self.offsets_topic_partitions
+            ));
         }
-        if let Some(v) = get("RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS") {
-            config.group.initial_rebalance_delay_ms = to_i32(v);
+        if group.initial_rebalance_delay_ms < 0 {
+            return fail("group-initial-rebalance-delay-ms must be >= 0".into());
         }
-        if let Some(v) = get("RINGLET_GROUP_MIN_SESSION_TIMEOUT_MS") {
-            config.group.min_session_timeout_ms = to_i32(v);
+        if group.min_session_timeout_ms < 0
+            || group.min_session_timeout_ms > group.max_session_timeout_ms
+        {
+            return fail(format!(
+                "need 0 <= group-min-session-timeout-ms ({}) <= group-max-session-timeout-ms ({})",
+                group.min_session_timeout_ms, group.max_session_timeout_ms
+            ));
         }
-        if let Some(v) = get("RINGLET_GROUP_MAX_SESSION_TIMEOUT_MS") {
-            config.group.max_session_timeout_ms = to_i32(v);
+        if group.max_size == 0 {
+            return fail("group-max-size must be >= 1".into());
         }
-        if let Some(v) = get("RINGLET_OFFSETS_RETENTION_MINUTES") {
-            config.group.offsets_retention_ms = v.saturating_mul(60_000);
+        if retention_minutes.is_some_and(|m| m < 1) {
+            return fail("offsets-retention-minutes must be >= 1".into());
         }
-        if let Some(v) = get("RINGLET_GROUP_MAX_SIZE").filter(|v| *v > 0) {
-            config.group.max_size = usize::try_from(v).unwrap_or(usize::MAX);
-        }
-        config
+        Ok(())
     }
 }
 
@@ -72,15 +154,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_overrides_defaults_and_bad_values_are_ignored() {
-        let config = CoordinatorConfig::from_lookup(|name| match name {
-            "RINGLET_OFFSETS_TOPIC_PARTITIONS" => Some("7".into()),
-            "RINGLET_OFFSETS_RETENTION_MINUTES" => Some("2".into()),
-            "RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS" => Some("nope".into()),
-            _ => None,
-        });
+    fn flags_override_the_file_which_overrides_defaults() {
+        let args = CoordinatorArgs {
+            offsets_topic_num_partitions: Some(7),
+            ..CoordinatorArgs::default()
+        };
+        let file = CoordinatorArgs {
+            offsets_topic_num_partitions: Some(3),
+            offsets_retention_minutes: Some(2),
+            ..CoordinatorArgs::default()
+        };
+        let config = CoordinatorConfig::resolve(&args, Some(&file)).unwrap();
         assert_eq!(config.offsets_topic_partitions, 7);
         assert_eq!(config.group.offsets_retention_ms, 120_000);
         assert_eq!(config.group.initial_rebalance_delay_ms, 3_000);
+        assert_eq!(config.group.max_session_timeout_ms, 1_800_000);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let bad = [
+            CoordinatorArgs {
+                offsets_topic_num_partitions: Some(0),
+                ..CoordinatorArgs::default()
+            },
+            CoordinatorArgs {
+                group_min_session_timeout_ms: Some(10_000),
+                group_max_session_timeout_ms: Some(5_000),
+                ..CoordinatorArgs::default()
+            },
+            CoordinatorArgs {
+                offsets_retention_minutes: Some(0),
+                ..CoordinatorArgs::default()
+            },
+            CoordinatorArgs {
+                group_max_size: Some(0),
+                ..CoordinatorArgs::default()
+            },
+        ];
+        for args in bad {
+            let result = CoordinatorConfig::resolve(&args, None);
+            assert!(
+                matches!(result, Err(BrokerError::InvalidConfig(_))),
+                "{args:?} gave {result:?}"
+            );
+        }
     }
 }

@@ -3,14 +3,14 @@
 //! A group is coordinated by the shard owning its `__consumer_offsets` partition
 //! ([`routing`]: Kafka's `abs(hashCode(group)) % partitions`). Handlers on any shard resolve
 //! that shard and make ONE bus hop there ([`on_coordinator`]); the [`service`] on that shard
-//! holds the groups of its partitions, built by replaying the partition's log the first time
-//! the partition is used (Kafka loads a partition when it becomes its leader; on a single
-//! node "leader" means "first touched after start").
+//! holds the groups of its partitions, built by replaying the partition's log at start-up
+//! ([`GroupCoordinator::load_owned_partitions`], as Kafka loads a partition when it becomes
+//! its leader) or, for a partition created later, when it is first used.
 //!
 //! * [`group`]: the classic protocol as a pure state machine (no I/O, no clock).
 //! * [`records`]: Kafka's key/value layouts of the internal topic.
 //! * [`log_io`]: record batches to and from the partition logs.
-//! * [`config`]: settings (environment variables for now).
+//! * [`config`]: settings (`ringlet start` flags, environment, `[groups]` in the file).
 
 pub mod config;
 pub mod group;
@@ -23,7 +23,7 @@ pub mod service;
 use std::future::Future;
 use std::rc::Rc;
 
-pub use config::CoordinatorConfig;
+pub use config::{CoordinatorArgs, CoordinatorConfig};
 pub use service::GroupCoordinator;
 
 use crate::cluster::TopicConfigs;

@@ -231,8 +231,10 @@ pub async fn describe(
     })
 }
 
-/// (group id, protocol type, state) of every group this shard coordinates.
-pub fn list(owner: &ShardState) -> Vec<(String, String, GroupState)> {
+/// (group id, protocol type, state) of every group this shard coordinates, once the
+/// partitions being loaded are in.
+pub async fn list(owner: &ShardState) -> Vec<(String, String, GroupState)> {
+    owner.coordinator.wait_loads().await;
     owner
         .coordinator
         .loaded()

@@ -16,6 +16,7 @@ use ringlet_shard::sync::Latch;
 use super::config::CoordinatorConfig;
 use super::group::{Effects, GroupRecord, GroupSet, Reply, ReplyToken};
 use super::log_io;
+use super::routing::{coordinator_shard, OFFSETS_TOPIC};
 use crate::error::BrokerError;
 use crate::partition::now_ms;
 use crate::state::ShardState;
@@ -134,6 +135,46 @@ impl GroupCoordinator {
             "loaded consumer groups"
         );
         Ok(Rc::new(RefCell::new(set)))
+    }
+
+    /// Replays every `__consumer_offsets` partition this shard owns. Run at start-up before
+    /// the listener opens, so that after a restart every group is listed, sessions and
+    /// offsets expire, and no request races the load (Kafka loads a partition when it
+    /// becomes its leader).
+    pub async fn load_owned_partitions(state: &Rc<ShardState>) {
+        let Some(partitions) = crate::cluster::partition_count(state, OFFSETS_TOPIC) else {
+            return;
+        };
+        state.coordinator.start_tick(state);
+        let owned =
+            (0..partitions).filter(|p| coordinator_shard(*p, state.shard_count) == state.shard_id);
+        for partition in owned {
+            if let Err(err) = Self::groups(state, partition).await {
+                tracing::error!(partition, error = %err, "loading consumer groups failed");
+            }
+        }
+    }
+
+    /// Waits until no partition of this shard is being loaded (ListGroups answers only once
+    /// it can see every group, e.g. right after a restart).
+    pub async fn wait_loads(&self) {
+        loop {
+            let loading: Vec<Latch> = self
+                .partitions
+                .borrow()
+                .values()
+                .filter_map(|slot| match slot {
+                    Slot::Loading(latch) => Some(latch.clone()),
+                    Slot::Loaded(_) => None,
+                })
+                .collect();
+            if loading.is_empty() {
+                return;
+            }
+            for latch in loading {
+                latch.wait().await;
+            }
+        }
     }
 
     /// Every loaded partition's groups.

@@ -20,7 +20,7 @@ pub async fn handle(ctx: &RequestContext, request: ListGroupsRequest) -> ListGro
     let listed =
         crate::coordinator::on_all_coordinators(
             &ctx.state,
-            |owner| async move { ops::list(&owner) },
+            |owner| async move { ops::list(&owner).await },
         )
         .await;
     let groups = match listed {

@@ -70,6 +70,9 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     })
     .map_err(|err| startup("starting shards", &err))?;
     let handle = runtime.handle();
+    handle.invoke_on_all_blocking(|state| async move {
+        crate::coordinator::GroupCoordinator::load_owned_partitions(&state).await;
+    });
     let listening = handle.invoke_on_all_blocking(|state| async move {
         start_listener(&state).map_err(|err| err.to_string())
     });
