@@ -14,7 +14,7 @@ use std::time::Duration;
 use ringlet_shard::sync::Latch;
 
 use super::config::CoordinatorConfig;
-use super::group::{Effects, GroupRecord, GroupSet, Reply, ReplyToken};
+use super::group::{Effects, GroupError, GroupRecord, GroupSet, Reply, ReplyToken, SyncOutcome};
 use super::log_io;
 use super::routing::{coordinator_shard, OFFSETS_TOPIC};
 use crate::error::BrokerError;
@@ -223,15 +223,51 @@ impl GroupCoordinator {
         let now = now_ms();
         if let Err(err) = log_io::write(state, partition, &effects.records, now).await {
             tracing::error!(partition, error = %err, "persisting group state failed");
-        } else {
-            let mut groups = set.borrow_mut();
-            for record in effects.records {
-                if matches!(record, GroupRecord::Offset { value: None, .. }) {
-                    groups.apply(record, now);
-                }
+            let failed = Self::fail_unpersisted(set, effects, now_ms());
+            state.coordinator.deliver(failed);
+            return;
+        }
+        let mut groups = set.borrow_mut();
+        for record in effects.records {
+            if matches!(record, GroupRecord::Offset { value: None, .. }) {
+                groups.apply(record, now);
             }
         }
+        drop(groups);
         state.coordinator.deliver(effects.replies);
+    }
+
+    /// The replies to send when `effects.records` could not be written. An assignment that
+    /// is not durable is not handed out: SyncGroup answers COORDINATOR_NOT_AVAILABLE (Kafka's
+    /// mapping of a failed append) and the group rebalances.
+    fn fail_unpersisted(
+        set: &Rc<RefCell<GroupSet>>,
+        effects: Effects,
+        now_ms: i64,
+    ) -> Vec<(ReplyToken, Reply)> {
+        let mut replies: Vec<(ReplyToken, Reply)> = effects
+            .replies
+            .into_iter()
+            .map(|(token, reply)| match reply {
+                Reply::Sync(_) => (
+                    token,
+                    Reply::Sync(SyncOutcome::error(GroupError::CoordinatorNotAvailable)),
+                ),
+                other => (token, other),
+            })
+            .collect();
+        let mut groups = set.borrow_mut();
+        for record in effects.records {
+            if let GroupRecord::Metadata {
+                group_id,
+                value: Some(snapshot),
+            } = record
+            {
+                let more = groups.metadata_write_failed(&group_id, snapshot.generation_id, now_ms);
+                replies.extend(more.replies);
+            }
+        }
+        replies
     }
 
     fn start_tick(&self, state: &Rc<ShardState>) {

@@ -123,6 +123,24 @@ impl Group {
         }
     }
 
+    /// The metadata record of generation `generation_id` could not be written: the
+    /// assignment is void, as in Kafka's `resetAndPropagateAssignmentError` followed by a
+    /// rebalance; the members learn it from their next heartbeat (REBALANCE_IN_PROGRESS).
+    pub fn metadata_write_failed(&mut self, generation_id: i32, now_ms: i64) -> Effects {
+        let mut effects = Effects::default();
+        let current = matches!(
+            self.state,
+            GroupState::Stable | GroupState::CompletingRebalance
+        );
+        if current && self.generation_id == generation_id {
+            for member in &mut self.members {
+                member.assignment = Bytes::new();
+            }
+            self.prepare_rebalance(now_ms, &mut effects);
+        }
+        effects
+    }
+
     /// A rebalance started while members waited for the leader's assignment: they must
     /// rejoin.
     pub(super) fn fail_pending_syncs(&mut self, error: GroupError, effects: &mut Effects) {

@@ -214,7 +214,7 @@ pub struct SyncOutcome {
 }
 
 impl SyncOutcome {
-    fn error(error: GroupError) -> Self {
+    pub fn error(error: GroupError) -> Self {
         SyncOutcome {
             error: Some(error),
             ..SyncOutcome::default()

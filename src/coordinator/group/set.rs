@@ -84,6 +84,19 @@ impl GroupSet {
         }
     }
 
+    /// See [`Group::metadata_write_failed`]; a group that is gone needs nothing.
+    pub fn metadata_write_failed(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        now_ms: i64,
+    ) -> Effects {
+        match self.groups.get_mut(group_id) {
+            Some(group) => group.metadata_write_failed(generation_id, now_ms),
+            None => Effects::default(),
+        }
+    }
+
     pub fn heartbeat(
         &mut self,
         group_id: &str,

@@ -520,3 +520,26 @@ fn state_names_parse_case_insensitively() {
     );
     assert_eq!(GroupState::parse("nope"), None);
 }
+
+#[test]
+fn a_metadata_write_failure_voids_the_assignment_and_rebalances() {
+    let mut set = stable_pair();
+    let group = set.get(GROUP).unwrap();
+    assert_eq!(group.state(), GroupState::Stable);
+    let generation = group.generation_id();
+    // A stale generation's failure changes nothing.
+    let effects = set.metadata_write_failed(GROUP, generation - 1, 5);
+    assert!(effects.replies.is_empty());
+    assert_eq!(set.get(GROUP).unwrap().state(), GroupState::Stable);
+    let _ = set.metadata_write_failed(GROUP, generation, 5);
+    let group = set.get(GROUP).unwrap();
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    assert!(group.members().iter().all(|m| m.assignment.is_empty()));
+    assert_eq!(
+        set.heartbeat(GROUP, "a", None, generation, 6),
+        Err(GroupError::RebalanceInProgress),
+        "members learn to rejoin from their heartbeat"
+    );
+    // Unknown groups are ignored.
+    assert!(set.metadata_write_failed("other", 1, 5).replies.is_empty());
+}
