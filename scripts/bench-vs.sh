@@ -5,7 +5,8 @@
 #       --brokers ringlet[,kafka,redpanda,HOST:PORT] --out DIR \
 #       [--iterations N] [--warmup SECONDS] [--shards N] [--no-limits] [--kafka-fsync]
 #
-# SKIP_BUILD=1 uses the binaries already in target/$PROFILE.
+# SKIP_BUILD=1 uses the binaries already in target/$PROFILE; RINGLET_BIN and RINGLET_BENCH_BIN
+# point at other copies (on a shared machine, a copy nobody rebuilds during the run).
 # Brokers:  ringlet   this repo's broker (target/$PROFILE/ringlet), fresh data dir
 #           kafka     Apache Kafka in KRaft mode from $KAFKA_HOME (single node, fresh log dir)
 #           redpanda  Redpanda from $REDPANDA_BIN (dev mode, fresh data dir)
@@ -43,14 +44,17 @@ out="$(cd "$out" && pwd)"
 profile_flag=(); [ "$PROFILE" = release ] && profile_flag=(--release)
 echo "bench-vs: building ringlet-bench and ringlet ($PROFILE)" >&2
 [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$repo" && cargo build "${profile_flag[@]}" -p ringlet-benches --bin ringlet-bench >&2)
-bench="$repo/target/$PROFILE/ringlet-bench"
+bench="${RINGLET_BENCH_BIN:-$repo/target/$PROFILE/ringlet-bench}"
 
-# Workload list: the half-rate workload needs the maximum of 1k-max, so 1k-max runs first.
+# Workload list. With several brokers the half-rate workload takes its rate from the 1k-max
+# results (the same offered load for every broker), so 1k-max runs first.
 if [ "$workloads_arg" = all ]; then
-    workloads_arg="$(cd "$repo/benches/workloads" && ls *.toml | sed 's/\.toml$//' | grep -v '^smoke$' | paste -sd,)"
+    workloads_arg="$(cd "$repo/benches/workloads" && ls *.toml | sed 's/\.toml$//' | grep -v '^smoke' | paste -sd,)"
 fi
 IFS=',' read -r -a workloads <<<"$workloads_arg"
-if printf '%s\n' "${workloads[@]}" | grep -qx 1k-half-rate && ! printf '%s\n' "${workloads[@]}" | grep -qx 1k-max; then
+IFS=',' read -r -a brokers <<<"$brokers_arg"
+if [ "${#brokers[@]}" -gt 1 ] && printf '%s\n' "${workloads[@]}" | grep -qx 1k-half-rate \
+    && ! printf '%s\n' "${workloads[@]}" | grep -qx 1k-max; then
     workloads=(1k-max "${workloads[@]}")
 fi
 ordered=()
@@ -88,7 +92,7 @@ trap cleanup EXIT
 start_ringlet() {
     [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$repo" && cargo build "${profile_flag[@]}" --bin ringlet >&2)
     local port; port="$(free_port)"
-    "$repo/target/$PROFILE/ringlet" start --data-dir "$out/data/ringlet" \
+    "${RINGLET_BIN:-$repo/target/$PROFILE/ringlet}" start --data-dir "$out/data/ringlet" \
         --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" --shards "$shards" \
         >"$out/logs/ringlet.log" 2>&1 &
     pid[ringlet]=$!; started_pids+=("$!"); bootstrap[ringlet]="127.0.0.1:$port"
@@ -119,10 +123,19 @@ PROPS
     # Kafka acknowledges acks=all without fsync (it relies on replicas); Ringlet fsyncs first.
     # --kafka-fsync makes Kafka flush every append, for a like-for-like durability comparison.
     [ "$kafka_fsync" = 1 ] && echo "log.flush.interval.messages=1" >>"$props"
-    "$KAFKA_HOME/bin/kafka-storage.sh" format -t "$("$KAFKA_HOME/bin/kafka-storage.sh" random-uuid)" \
-        -c "$props" >"$out/logs/kafka-format.log" 2>&1
+    # KRaft needs the log directory formatted with a cluster id before the first start (the
+    # quickstart's `kafka-storage.sh random-uuid` + `format -t ID -c FILE`). The quorum is
+    # static (controller.quorum.voters), so no --standalone: that flag is for the dynamic
+    # quorum (controller.quorum.bootstrap.servers) of Kafka 3.9+/4.x, and static works in
+    # every KRaft release from 3.3 to 4.x.
+    local cluster_id
+    cluster_id="$("$KAFKA_HOME/bin/kafka-storage.sh" random-uuid)"
+    "$KAFKA_HOME/bin/kafka-storage.sh" format -t "$cluster_id" -c "$props" \
+        >"$out/logs/kafka-format.log" 2>&1 \
+        || { echo "bench-vs: kafka-storage.sh format failed; see $out/logs/kafka-format.log" >&2; exit 1; }
     # kafka-server-start.sh execs java, so $! is the broker JVM (the process /proc measures).
-    KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1G -Xmx1G}" \
+    # LOG_DIR keeps Kafka's own log4j files (server.log, controller.log) out of $KAFKA_HOME.
+    LOG_DIR="$out/logs/kafka-server" KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1G -Xmx1G}" \
         "$KAFKA_HOME/bin/kafka-server-start.sh" "$props" >"$out/logs/kafka.log" 2>&1 &
     pid[kafka]=$!; started_pids+=("$!"); bootstrap[kafka]="127.0.0.1:$port"
     wait_for_port "$port" "${pid[kafka]}" kafka
@@ -150,7 +163,6 @@ YAML
     wait_for_port "$port" "${pid[redpanda]}" redpanda
 }
 
-IFS=',' read -r -a brokers <<<"$brokers_arg"
 for b in "${brokers[@]}"; do
     case "$b" in
         ringlet) start_ringlet ;;
@@ -167,14 +179,18 @@ if [ "$limits" = 1 ]; then
         && limits_args=(--limits "$out/limits.json")
 fi
 
-# Maximum rate for the half-rate workload: the slowest broker's median 1k-max produce rate,
-# so every broker is offered the same load.
+# Maximum rate for the half-rate workload when several brokers are compared: the slowest
+# broker's median sustained 1k-max rate (the lower of produce and per-group consume), so every
+# broker is offered the same load. With one broker, ringlet-bench probes the maximum itself
+# right before each half-rate run (rate.probe_s in the workload).
 max_rate_of_1k_max() {
     local rates=()
     for b in "${brokers[@]}"; do
         local r
         r="$(cat "$out"/runs/1k-max--"${b//[:\/]/_}"--*.json 2>/dev/null \
-            | jq -s 'map(.produce_throughput.messages_per_s) | sort | .[length/2|floor] // empty')"
+            | jq -s 'map([.produce_throughput.messages_per_s,
+                          .consume_throughput.messages_per_s / ([.workload.consumer_groups, 1] | max)] | min)
+                     | sort | .[length/2|floor] // empty')"
         [ -n "$r" ] && rates+=("$r")
     done
     printf '%s\n' "${rates[@]}" | sort -g | head -1
@@ -184,7 +200,7 @@ for w in "${workloads[@]}"; do
     extra=()
     [ -n "$duration" ] && extra+=(--duration-s "$duration")
     [ -n "$warmup" ] && extra+=(--warmup-s "$warmup")
-    if [ "$w" = 1k-half-rate ]; then
+    if [ "$w" = 1k-half-rate ] && [ "${#brokers[@]}" -gt 1 ]; then
         rate="$(max_rate_of_1k_max)"
         [ -n "$rate" ] || { echo "bench-vs: no 1k-max result to take the maximum rate from" >&2; exit 1; }
         extra+=(--max-rate-msgs "$rate")
@@ -193,7 +209,7 @@ for w in "${workloads[@]}"; do
         for b in "${brokers[@]}"; do
             pid_args=(); [ -n "${pid[$b]}" ] && pid_args=(--broker-pid "${pid[$b]}")
             file="$out/runs/$w--${b//[:\/]/_}--$i.json"
-            echo "bench-vs: $w on $b, iteration $i" >&2
+            echo "bench-vs: $w on $b, iteration $i (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
             "$bench" run --workload "$repo/benches/workloads/$w.toml" --bootstrap "${bootstrap[$b]}" \
                 --broker "$b" --iteration "$i" "${pid_args[@]}" "${extra[@]}" --out "$file" \
                 || echo "bench-vs: $w on $b iteration $i exited with $? (see above)" >&2

@@ -48,13 +48,19 @@ if ensure_tool iperf3; then
     port=$(( 20000 + RANDOM % 20000 ))
     iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
     server_pid=$!
-    # The one-shot server needs a moment to listen; retry the client instead of sleeping blindly.
-    for _ in $(seq 1 50); do
-        if iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J >"$work/iperf3.json" 2>/dev/null; then
-            args+=(--iperf3 "$work/iperf3.json"); break
-        fi
+    # The one-shot server needs a moment to listen (seconds on a loaded machine). Probing it
+    # with a plain connect would use up its one session, so watch the listening sockets.
+    for _ in $(seq 1 300); do
+        ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && break
         sleep 0.1
     done
+    # iperf3 -J may exit 0 with {"error": ...}: only a report without an error counts.
+    if iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J >"$work/iperf3.json" 2>/dev/null \
+        && ! grep -q '"error"' "$work/iperf3.json"; then
+        args+=(--iperf3 "$work/iperf3.json")
+    else
+        echo "physical-limits: iperf3 failed: $(grep -o '"error":.*' "$work/iperf3.json" 2>/dev/null)" >&2
+    fi
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
 else

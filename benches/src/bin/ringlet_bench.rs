@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ringlet_benches::harness::json::{read_json, write_json, Comparison, Limits, RunResult};
+use ringlet_benches::harness::json::{
+    read_json, write_json, Comparison, Limits, RateProbe, RunResult,
+};
 use ringlet_benches::harness::run::{run, RunOptions};
 use ringlet_benches::harness::workload::Workload;
 use ringlet_benches::harness::{limits, report_html, summary, HarnessError};
@@ -61,8 +63,12 @@ struct RunArgs {
     #[arg(long)]
     warmup_s: Option<u64>,
     /// Maximum rate (messages/s) for workloads whose rate is a fraction of the maximum.
+    /// Without it such a workload first runs a max-rate probe of the same shape.
     #[arg(long)]
     max_rate_msgs: Option<f64>,
+    /// Leave the run's topics in the broker (by default they are deleted afterwards).
+    #[arg(long)]
+    keep_topics: bool,
     #[arg(long, default_value_t = 1)]
     replication_factor: i32,
     #[arg(long, default_value = "result.json")]
@@ -122,7 +128,6 @@ fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     if let Some(warmup_s) = args.warmup_s {
         workload.warmup_s = warmup_s;
     }
-    workload.resolve_rate(args.max_rate_msgs)?;
     let options = RunOptions {
         bootstrap: args.bootstrap,
         broker: args.broker.clone(),
@@ -130,8 +135,20 @@ fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         iteration: args.iteration,
         replication_factor: args.replication_factor,
         show_progress: !args.no_progress,
+        delete_topics: !args.keep_topics,
     };
-    let result = run(&workload, &options)?;
+    let mut max_rate = args.max_rate_msgs;
+    let mut probe = None;
+    if max_rate.is_none() {
+        if let Some(probe_workload) = workload.rate_probe() {
+            let measured = probe_max_rate(&probe_workload, &options)?;
+            max_rate = Some(measured.max_sustained_messages_per_s);
+            probe = Some(measured);
+        }
+    }
+    workload.resolve_rate(max_rate)?;
+    let mut result = run(&workload, &options)?;
+    result.rate_probe = probe;
     print!("{}", summary::run_summary(&result));
     write_json(&args.out, &result)?;
     if let Some(html) = &args.html {
@@ -143,6 +160,34 @@ fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     } else {
         eprintln!("ringlet-bench: produced and consumed counts differ (see the summary)");
         ExitCode::from(EXIT_COUNTS_MISMATCH)
+    })
+}
+
+/// Runs the max-rate probe of a fraction-of-max workload and takes its sustained maximum:
+/// the lower of the produce rate and one group's consume rate.
+fn probe_max_rate(probe: &Workload, options: &RunOptions) -> Result<RateProbe, HarnessError> {
+    eprintln!(
+        "ringlet-bench: {} s max-rate probe for the fraction-of-max rate",
+        probe.duration_s
+    );
+    let result = run(probe, options)?;
+    let groups = f64::from(probe.consumer_groups.max(1));
+    let produce = result.produce_throughput.messages_per_s;
+    let consume = result.consume_throughput.messages_per_s / groups;
+    let sustained = if probe.consumer_groups == 0 {
+        produce
+    } else {
+        produce.min(consume)
+    };
+    eprintln!(
+        "ringlet-bench: probe produced {produce:.0} msg/s, consumed {consume:.0} msg/s per group: maximum {sustained:.0} msg/s"
+    );
+    Ok(RateProbe {
+        probe_s: probe.duration_s,
+        produce_messages_per_s: produce,
+        consume_messages_per_s_per_group: consume,
+        max_sustained_messages_per_s: sustained,
+        counts_match: result.counts_match,
     })
 }
 

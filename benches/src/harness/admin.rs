@@ -109,3 +109,23 @@ fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32) -> Result<(),
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Deletes `names` (the run's topics), so the next run starts from the same broker state.
+pub fn delete_topics(bootstrap: &str, names: &[String]) -> Result<(), HarnessError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .map_err(|err| HarnessError::client("creating admin client", err))?;
+    let options = AdminOptions::new().operation_timeout(Some(TOPIC_READY_TIMEOUT));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let results = block_on(admin.delete_topics(&refs, &options))
+        .map_err(|err| HarnessError::client("DeleteTopics", err))?;
+    for result in results {
+        if let Err((name, code)) = result {
+            return Err(HarnessError::client(
+                "DeleteTopics",
+                format!("topic {name}: {code:?}"),
+            ));
+        }
+    }
+    Ok(())
+}

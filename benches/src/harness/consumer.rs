@@ -7,13 +7,13 @@
 //! consumers that reads everything from the beginning); `group` subscribes with a real Kafka
 //! consumer group, so the broker's group coordinator does the split.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 use super::clock::RunClock;
 use super::stats::{Latency, PerSecond};
@@ -24,10 +24,58 @@ use super::HarnessError;
 /// missing messages show up as produced != consumed in the result.
 const DRAIN_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Shared by the members of one group: how much they consumed together, and the target.
+/// Shared by the members of one group: how much they consumed together, and (group mode)
+/// what the coordinator assigned them.
 #[derive(Default)]
 pub struct GroupProgress {
     pub consumed: AtomicU64,
+    /// Partitions currently assigned to the members (group mode; eager protocol: an
+    /// assignment adds, a revocation subtracts). The run starts producing only once this
+    /// covers every partition, so the group reads from a stable assignment.
+    pub assigned_partitions: AtomicI64,
+    /// Assignments the members received (group mode). One per member is the initial join;
+    /// more mean rebalances, which can re-deliver messages (offsets are not committed).
+    pub assignments: AtomicU64,
+    /// Members that received at least one assignment (possibly empty).
+    pub members_assigned: AtomicU64,
+}
+
+impl GroupProgress {
+    /// Group mode: every member joined and the assignment covers all `partitions`.
+    pub fn is_stable(&self, members: u32, partitions: u64) -> bool {
+        self.members_assigned.load(Ordering::Acquire) >= u64::from(members)
+            && self.assigned_partitions.load(Ordering::Acquire) == partitions as i64
+    }
+}
+
+/// Consumer context that tells the group's progress about rebalances.
+struct GroupContext {
+    group: Arc<GroupProgress>,
+    assigned_once: AtomicBool,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                self.group
+                    .assigned_partitions
+                    .fetch_add(list.count() as i64, Ordering::AcqRel);
+                self.group.assignments.fetch_add(1, Ordering::AcqRel);
+                if !self.assigned_once.swap(true, Ordering::AcqRel) {
+                    self.group.members_assigned.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Rebalance::Revoke(list) => {
+                self.group
+                    .assigned_partitions
+                    .fetch_sub(list.count() as i64, Ordering::AcqRel);
+            }
+            Rebalance::Error(_) => {}
+        }
+    }
 }
 
 /// Shared by everyone: set once the producers have flushed, with the acknowledged total.
@@ -48,6 +96,11 @@ pub struct ConsumerTally {
     pub first_error: Option<String>,
     /// Payloads too short to carry the timestamp (not ours, or corrupted).
     pub malformed: u64,
+    /// Messages received after the warm-up, including the drain after the window.
+    pub received_after_warmup: u64,
+    pub received_bytes_after_warmup: u64,
+    /// When the last message arrived (ns on the run clock).
+    pub last_receipt_ns: u64,
 }
 
 impl ConsumerTally {
@@ -55,6 +108,9 @@ impl ConsumerTally {
         self.latency.merge(&other.latency);
         self.received_per_second.merge(&other.received_per_second);
         self.consumed += other.consumed;
+        self.received_after_warmup += other.received_after_warmup;
+        self.received_bytes_after_warmup += other.received_bytes_after_warmup;
+        self.last_receipt_ns = self.last_receipt_ns.max(other.last_receipt_ns);
         self.errors += other.errors;
         self.malformed += other.malformed;
         if self.first_error.is_none() {
@@ -70,7 +126,9 @@ pub struct ConsumerJob {
     pub bootstrap: String,
     pub workload: Workload,
     pub topics: Vec<String>,
-    pub clock: RunClock,
+    /// Set when the producers start (after the groups are stable): consumers attach first,
+    /// and no message can arrive before it is set.
+    pub clock: Arc<OnceLock<RunClock>>,
     pub group: Arc<GroupProgress>,
     pub produce: Arc<ProduceDone>,
     pub abort: Arc<AtomicBool>,
@@ -104,7 +162,7 @@ pub fn assignment_for(workload: &Workload, topics: &[String], member: u32) -> Ve
         .collect()
 }
 
-fn attach(consumer: &BaseConsumer, job: &ConsumerJob) -> Result<(), HarnessError> {
+fn attach(consumer: &BaseConsumer<GroupContext>, job: &ConsumerJob) -> Result<(), HarnessError> {
     match job.workload.consumer_mode {
         ConsumerMode::Assign => {
             let mut list = TopicPartitionList::new();
@@ -127,9 +185,14 @@ fn attach(consumer: &BaseConsumer, job: &ConsumerJob) -> Result<(), HarnessError
 
 /// Reads until the group consumed every acknowledged message (or stalls, or the run aborts).
 pub fn run_consumer(job: ConsumerJob) -> Result<ConsumerTally, HarnessError> {
-    let consumer: BaseConsumer = consumer_config(&job)
-        .create()
-        .map_err(|err| HarnessError::client("creating consumer", err))?;
+    let context = GroupContext {
+        group: job.group.clone(),
+        assigned_once: AtomicBool::new(false),
+    };
+    let consumer: BaseConsumer<GroupContext> =
+        consumer_config(&job)
+            .create_with_context(context)
+            .map_err(|err| HarnessError::client("creating consumer", err))?;
     attach(&consumer, &job)?;
     let warmup_ns = job.workload.warmup_s * 1_000_000_000;
     let mut tally = ConsumerTally::default();
@@ -150,7 +213,7 @@ pub fn run_consumer(job: ConsumerJob) -> Result<ConsumerTally, HarnessError> {
                 tally.first_error.get_or_insert_with(|| err.to_string());
             }
             Some(Ok(message)) => {
-                let now_ns = job.clock.now_ns();
+                let now_ns = job.clock.get().map_or(0, RunClock::now_ns);
                 last_progress = Instant::now();
                 let payload = message.payload().unwrap_or(&[]);
                 tally.consumed += 1;
@@ -158,6 +221,11 @@ pub fn run_consumer(job: ConsumerJob) -> Result<ConsumerTally, HarnessError> {
                 tally
                     .received_per_second
                     .add(RunClock::second_of(now_ns), 1, payload.len() as u64);
+                tally.last_receipt_ns = tally.last_receipt_ns.max(now_ns);
+                if now_ns >= warmup_ns {
+                    tally.received_after_warmup += 1;
+                    tally.received_bytes_after_warmup += payload.len() as u64;
+                }
                 match scheduled_ns_of(payload) {
                     Some(scheduled_ns) if scheduled_ns >= warmup_ns => {
                         tally

@@ -15,7 +15,9 @@ use super::stats::{LatencySummary, PerSecond, Throughput};
 use super::workload::Workload;
 use super::HarnessError;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: throughput counts the drain after the window; rate probe, offered rate, machine load,
+/// broker RSS before and after the run, group assignments.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct ProducedCounts {
@@ -35,6 +37,10 @@ pub struct ProducedCounts {
 pub struct ConsumedCounts {
     /// Messages each group received (every group reads everything).
     pub per_group: Vec<u64>,
+    /// Assignments the members of each group received (group mode; one per member is the
+    /// initial join, more are rebalances). Empty in assign mode.
+    #[serde(default)]
+    pub assignments_per_group: Vec<u64>,
     pub errors: u64,
     pub malformed: u64,
     pub first_error: Option<String>,
@@ -66,6 +72,50 @@ pub struct RunResult {
     pub broker_process: Option<ProcUsage>,
     /// The load generator's own CPU: on a small machine it competes with the broker.
     pub bench_process: Option<ProcUsage>,
+    /// Seconds from the window's end to the last acknowledgement: the producers stop sending
+    /// at the end of the window and what librdkafka still holds is acknowledged in this
+    /// drain, which `produce_throughput` includes (window start to last acknowledgement).
+    #[serde(default)]
+    pub produce_drain_s: f64,
+    /// Same for consumption: window end to the last message received.
+    #[serde(default)]
+    pub consume_drain_s: f64,
+    /// The fixed rate offered (fixed and fraction-of-max rates); None at maximum rate.
+    #[serde(default)]
+    pub offered_messages_per_s: Option<f64>,
+    /// At a fixed rate: produce and per-group consume throughput both reached 95 % of the
+    /// offered rate, so the latency figures describe a sustainable load.
+    #[serde(default)]
+    pub sustained: Option<bool>,
+    /// The max-rate probe a fraction-of-max rate was derived from (when it ran here).
+    #[serde(default)]
+    pub rate_probe: Option<RateProbe>,
+    /// Group mode: seconds from starting the consumers to a stable assignment of every group.
+    #[serde(default)]
+    pub group_join_s: Option<f64>,
+    /// /proc/loadavg (1, 5, 15 min) before and after the run: on a shared machine this says
+    /// how much else competed for the CPU.
+    #[serde(default)]
+    pub load_before: Option<[f64; 3]>,
+    #[serde(default)]
+    pub load_after: Option<[f64; 3]>,
+    /// Broker RSS before the run's topics were created and after they were deleted.
+    #[serde(default)]
+    pub broker_rss_before_bytes: Option<u64>,
+    #[serde(default)]
+    pub broker_rss_after_delete_bytes: Option<u64>,
+}
+
+/// The max-rate probe behind a fraction-of-max rate.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct RateProbe {
+    pub probe_s: u64,
+    pub produce_messages_per_s: f64,
+    /// Consume throughput of one group (all groups read everything).
+    pub consume_messages_per_s_per_group: f64,
+    /// The lower of the two: the maximum sustained end to end.
+    pub max_sustained_messages_per_s: f64,
+    pub counts_match: bool,
 }
 
 /// What the machine can do, measured by `scripts/physical-limits.sh` in the same run.
@@ -88,12 +138,20 @@ pub struct ComparisonRow {
     pub consume_mb_per_s: f64,
     pub produce_p50_us: u64,
     pub produce_p99_us: u64,
+    #[serde(default)]
+    pub produce_p999_us: u64,
     pub e2e_p50_us: u64,
     pub e2e_p99_us: u64,
     pub e2e_p999_us: u64,
     pub broker_cores_used: Option<f64>,
     pub produce_mb_per_s_per_broker_core: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// Fixed rates: every iteration sustained the offered rate.
+    #[serde(default)]
+    pub sustained: Option<bool>,
+    /// Median 1-minute load average before the runs.
+    #[serde(default)]
+    pub load_before_1m: Option<f64>,
     /// Produce throughput / the baseline broker's, same workload.
     pub throughput_ratio_vs_baseline: Option<f64>,
     /// End-to-end p99 / the baseline broker's (lower is better).
@@ -151,6 +209,7 @@ fn row_for(
         consume_mb_per_s: med(&|r| r.consume_throughput.mb_per_s),
         produce_p50_us: med(&|r| r.produce_latency.p50_us as f64) as u64,
         produce_p99_us: med(&|r| r.produce_latency.p99_us as f64) as u64,
+        produce_p999_us: med(&|r| r.produce_latency.p999_us as f64) as u64,
         e2e_p50_us: med(&|r| r.end_to_end_latency.p50_us as f64) as u64,
         e2e_p99_us: med(&|r| r.end_to_end_latency.p99_us as f64) as u64,
         e2e_p999_us: med(&|r| r.end_to_end_latency.p999_us as f64) as u64,
@@ -158,6 +217,12 @@ fn row_for(
         produce_mb_per_s_per_broker_core: cores.filter(|c| *c > 0.0).map(|c| produce_mb / c),
         peak_rss_bytes: med_opt(&|r| r.broker_process.as_ref().map(|p| p.peak_rss_bytes as f64))
             .map(|v| v as u64),
+        sustained: runs
+            .iter()
+            .map(|r| r.sustained)
+            .collect::<Option<Vec<bool>>>()
+            .map(|all| all.iter().all(|&s| s)),
+        load_before_1m: med_opt(&|r| r.load_before.map(|l| l[0])),
         throughput_ratio_vs_baseline: None,
         e2e_p99_ratio_vs_baseline: None,
         fraction_of_loopback: limits

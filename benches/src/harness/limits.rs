@@ -31,7 +31,12 @@ pub fn fio_write_bytes_per_s(report: &Value) -> Option<f64> {
 pub fn limits_from(iperf3: Option<&str>, fio: Option<&str>) -> Limits {
     let mut limits = Limits::default();
     match iperf3.map(serde_json::from_str::<Value>) {
-        Some(Ok(value)) => limits.loopback_tcp_bytes_per_s = iperf3_bytes_per_s(&value),
+        Some(Ok(value)) => {
+            limits.loopback_tcp_bytes_per_s = iperf3_bytes_per_s(&value);
+            if let Some(error) = value.get("error").and_then(Value::as_str) {
+                limits.notes.push(format!("iperf3 failed: {error}"));
+            }
+        }
         Some(Err(err)) => limits
             .notes
             .push(format!("iperf3 output unreadable: {err}")),
@@ -64,5 +69,13 @@ mod tests {
         let limits = limits_from(Some("not json"), None);
         assert_eq!(limits.loopback_tcp_bytes_per_s, None);
         assert_eq!(limits.notes.len(), 2);
+        let refused = r#"{"end":{},"error":"unable to connect to server: Connection refused"}"#;
+        let limits = limits_from(Some(refused), None);
+        assert_eq!(limits.loopback_tcp_bytes_per_s, None);
+        assert!(
+            limits.notes[0].contains("Connection refused"),
+            "{:?}",
+            limits.notes
+        );
     }
 }

@@ -32,6 +32,13 @@ use super::HarnessError;
 /// How long the final flush may take before the remaining messages count as lost.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// librdkafka's local queue per producer, unless a workload sets
+/// `queue.buffering.max.kbytes` itself: 32 MiB, the Java client's `buffer.memory` default.
+/// librdkafka's own default (1 GiB, capped at 100,000 messages) lets a max-rate producer
+/// queue ~100 MB of 1 KiB records, so max-rate latency would mostly measure that queue and
+/// the acknowledgements of the window would trail it by seconds.
+const DEFAULT_QUEUE_KBYTES: &str = "32768";
+
 /// What one producer (or all, merged) observed.
 #[derive(Default)]
 pub struct ProducerTally {
@@ -39,6 +46,13 @@ pub struct ProducerTally {
     pub latency: Latency,
     /// Acknowledged messages and payload bytes per second of acknowledgement.
     pub acked_per_second: PerSecond,
+    /// Acknowledgements that arrived after the warm-up, including those of the drain after
+    /// the window (sending stops at the window's end; what is still queued is acknowledged
+    /// later and belongs to the window's work).
+    pub acked_after_warmup: u64,
+    pub acked_bytes_after_warmup: u64,
+    /// When the last acknowledgement arrived (ns on the run clock).
+    pub last_ack_ns: u64,
     pub sent: u64,
     pub acked: u64,
     pub failed: u64,
@@ -55,6 +69,9 @@ impl ProducerTally {
     pub fn merge(&mut self, other: &ProducerTally) {
         self.latency.merge(&other.latency);
         self.acked_per_second.merge(&other.acked_per_second);
+        self.acked_after_warmup += other.acked_after_warmup;
+        self.acked_bytes_after_warmup += other.acked_bytes_after_warmup;
+        self.last_ack_ns = self.last_ack_ns.max(other.last_ack_ns);
         self.sent += other.sent;
         self.acked += other.acked;
         self.failed += other.failed;
@@ -98,6 +115,11 @@ impl ProducerContext for TallyContext {
                 tally
                     .acked_per_second
                     .add(RunClock::second_of(now_ns), 1, bytes);
+                tally.last_ack_ns = tally.last_ack_ns.max(now_ns);
+                if now_ns >= self.warmup_ns {
+                    tally.acked_after_warmup += 1;
+                    tally.acked_bytes_after_warmup += bytes;
+                }
                 if scheduled_ns as u64 >= self.warmup_ns {
                     let latency_us = now_ns.saturating_sub(scheduled_ns as u64) / 1_000;
                     tally.latency.record_us(latency_us);
@@ -125,7 +147,8 @@ pub fn producer_config(bootstrap: &str, workload: &Workload) -> ClientConfig {
         .set("linger.ms", workload.linger_ms.to_string())
         .set("batch.size", workload.batch_size_bytes.to_string())
         .set("message.timeout.ms", "120000")
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        .set("queue.buffering.max.kbytes", DEFAULT_QUEUE_KBYTES);
     for (key, value) in &workload.producer_extra {
         config.set(key, value);
     }

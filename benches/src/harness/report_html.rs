@@ -384,7 +384,7 @@ fn workload_section(name: &str, comparison: &Comparison) -> String {
         super::workload::Rate::Fixed { messages_per_s } => {
             format!("fixed {messages_per_s:.0} msg/s")
         }
-        super::workload::Rate::FractionOfMax { fraction } => format!("{fraction} of maximum"),
+        super::workload::Rate::FractionOfMax { fraction, .. } => format!("{fraction} of maximum"),
     };
     let brokers = &comparison.brokers;
     format!(

@@ -43,6 +43,38 @@ pub fn run_summary(run: &RunResult) -> String {
     );
     let _ = writeln!(
         out,
+        "  accounting       window start to last ack: produce drain {:.2} s after the window, consume drain {:.2} s",
+        run.produce_drain_s, run.consume_drain_s
+    );
+    if let Some(offered) = run.offered_messages_per_s {
+        let _ = writeln!(
+            out,
+            "  offered rate     {offered:.0} msg/s -> {}",
+            match run.sustained {
+                Some(true) => "sustained",
+                _ => "NOT sustained (latency measures a growing backlog)",
+            }
+        );
+    }
+    if let Some(probe) = &run.rate_probe {
+        let _ = writeln!(
+            out,
+            "  rate probe       {} s at max rate: produce {:.0} msg/s, consume {:.0} msg/s per group -> max {:.0} msg/s",
+            probe.probe_s,
+            probe.produce_messages_per_s,
+            probe.consume_messages_per_s_per_group,
+            probe.max_sustained_messages_per_s
+        );
+    }
+    if let Some(join_s) = run.group_join_s {
+        let _ = writeln!(
+            out,
+            "  consumer groups  stable after {join_s:.2} s; assignments per group {:?}",
+            run.consumed.assignments_per_group
+        );
+    }
+    let _ = writeln!(
+        out,
         "  latency ms       {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "p50", "p90", "p99", "p99.9", "p99.99", "max"
     );
@@ -81,8 +113,26 @@ pub fn run_summary(run: &RunResult) -> String {
             run.produce_throughput.mb_per_s / proc.cores_used.max(1e-9)
         );
     }
+    if let (Some(before), Some(after)) = (
+        run.broker_rss_before_bytes,
+        run.broker_rss_after_delete_bytes,
+    ) {
+        let _ = writeln!(
+            out,
+            "  broker RSS       {:.1} MiB before the run, {:.1} MiB after its topics were deleted",
+            before as f64 / 1_048_576.0,
+            after as f64 / 1_048_576.0
+        );
+    }
     if let Some(proc) = &run.bench_process {
         let _ = writeln!(out, "  load generator   cpu {:.2} cores", proc.cores_used);
+    }
+    if let (Some(before), Some(after)) = (run.load_before, run.load_after) {
+        let _ = writeln!(
+            out,
+            "  machine load     {:.2} {:.2} {:.2} before, {:.2} {:.2} {:.2} after (/proc/loadavg)",
+            before[0], before[1], before[2], after[0], after[1], after[2]
+        );
     }
     out
 }
@@ -105,14 +155,14 @@ pub fn comparison_table(comparison: &Comparison) -> String {
     let _ =
         writeln!(
         out,
-        "{:<22} {:<10} {:>3} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>7} {:>7} {:>7} {:>7} counts",
+        "{:<22} {:<10} {:>3} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>5} counts",
         "workload", "broker", "n", "prod msg/s", "prod MB/s", "cons MB/s", "e2e p50", "e2e p99",
-        "cores", "MB/s/core", "x tput", "x p99", "%lo", "%disk"
+        "e2e p99.9", "cores", "MB/s/core", "RSS MiB", "x tput", "x p99", "%lo", "%disk", "load"
     );
     for row in &comparison.rows {
         let _ = writeln!(
             out,
-            "{:<22} {:<10} {:>3} {:>11.0} {:>9.2} {:>9.2} {:>9} {:>9} {:>6} {:>9} {:>7} {:>7} {:>7} {:>7} {}",
+            "{:<22} {:<10} {:>3} {:>11.0} {:>9.2} {:>9.2} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>5} {}{}",
             row.workload,
             row.broker,
             row.iterations,
@@ -121,15 +171,22 @@ pub fn comparison_table(comparison: &Comparison) -> String {
             row.consume_mb_per_s,
             ms(row.e2e_p50_us),
             ms(row.e2e_p99_us),
+            ms(row.e2e_p999_us),
             opt(row.broker_cores_used, 2),
             opt(row.produce_mb_per_s_per_broker_core, 1),
+            opt(row.peak_rss_bytes.map(|b| b as f64 / 1_048_576.0), 0),
             opt(row.throughput_ratio_vs_baseline, 2),
             opt(row.e2e_p99_ratio_vs_baseline, 2),
             opt(row.fraction_of_loopback.map(|f| f * 100.0), 1),
             opt(row.fraction_of_disk.map(|f| f * 100.0), 1),
-            if row.counts_match { "ok" } else { "MISMATCH" }
+            opt(row.load_before_1m, 1),
+            if row.counts_match { "ok" } else { "MISMATCH" },
+            match row.sustained {
+                Some(false) => " (rate NOT sustained)",
+                _ => "",
+            }
         );
     }
-    out.push_str("(latencies in ms; x = ratio to the first broker; %lo/%disk = produce bytes/s as % of loopback TCP / O_DIRECT write)\n");
+    out.push_str("(latencies in ms; x = ratio to the first broker; %lo/%disk = produce bytes/s as % of loopback TCP / O_DIRECT write; load = 1-min load average before the run)\n");
     out
 }

@@ -31,10 +31,23 @@ pub enum Rate {
     /// scheduled send time, so a stalled broker is charged for the messages it delayed
     /// (coordinated omission corrected).
     Fixed { messages_per_s: f64 },
-    /// A fraction of the maximum rate measured for the same workload shape (the latency
-    /// workload). The run needs that maximum (`--max-rate-msgs`); `resolve_rate` turns this
-    /// into `Fixed` before any client starts.
-    FractionOfMax { fraction: f64 },
+    /// A fraction of the maximum *sustained* rate of the same workload shape (the latency
+    /// workload). The maximum comes from `--max-rate-msgs` (bench-vs.sh passes the slowest
+    /// broker's, so every broker gets the same offered load) or, without it, from a max-rate
+    /// probe of `probe_s` seconds against the same broker just before the run. The sustained
+    /// maximum is the lower of the produce rate and the per-group consume rate: at half of a
+    /// produce-only maximum the consumers may still fall behind, and then end-to-end latency
+    /// measures a growing backlog, not the broker. `resolve_rate` turns this into `Fixed`
+    /// before any client starts.
+    FractionOfMax {
+        fraction: f64,
+        #[serde(default = "default_probe_s")]
+        probe_s: u64,
+    },
+}
+
+fn default_probe_s() -> u64 {
+    15
 }
 
 /// One workload file.
@@ -151,27 +164,44 @@ impl Workload {
             {
                 Err("rate.messages_per_s must be a positive number".into())
             }
-            Rate::FractionOfMax { fraction } if !(fraction > 0.0 && fraction <= 1.0) => {
+            Rate::FractionOfMax { fraction, .. } if !(fraction > 0.0 && fraction <= 1.0) => {
                 Err("rate.fraction must be in (0, 1]".into())
             }
+            Rate::FractionOfMax { probe_s: 0, .. } => Err("rate.probe_s must be positive".into()),
             _ => Ok(()),
         }
     }
 
     /// Turns `FractionOfMax` into a fixed rate given the measured maximum (messages/s).
     pub fn resolve_rate(&mut self, max_rate_msgs: Option<f64>) -> Result<(), HarnessError> {
-        if let Rate::FractionOfMax { fraction } = self.rate {
+        if let Rate::FractionOfMax { fraction, .. } = self.rate {
             let max = max_rate_msgs
                 .filter(|m| m.is_finite() && *m > 0.0)
                 .ok_or_else(|| HarnessError::Workload {
                     path: self.name.clone(),
-                    reason: "rate is a fraction of the maximum: pass --max-rate-msgs".into(),
+                    reason: "rate is a fraction of the maximum, but no maximum was measured".into(),
                 })?;
             self.rate = Rate::Fixed {
                 messages_per_s: (max * fraction).max(1.0),
             };
         }
         Ok(())
+    }
+
+    /// The max-rate probe that measures the maximum a `FractionOfMax` rate is taken from: the
+    /// same shape at `Rate::Max` for `probe_s` seconds after a short warm-up. None for other
+    /// rates.
+    pub fn rate_probe(&self) -> Option<Workload> {
+        let Rate::FractionOfMax { probe_s, .. } = self.rate else {
+            return None;
+        };
+        Some(Workload {
+            name: format!("{}-probe", self.name),
+            rate: Rate::Max,
+            duration_s: probe_s,
+            warmup_s: self.warmup_s.min(3),
+            ..self.clone()
+        })
     }
 
     /// Total partitions over all topics.
@@ -212,6 +242,31 @@ mod tests {
         assert!(Workload::parse("acks = \"2\"").is_err());
         assert!(Workload::parse("message_size_bytes = 4").is_err());
         assert!(Workload::parse("[rate]\nkind = \"fixed\"\nmessages_per_s = -1.0").is_err());
+        assert!(Workload::parse("[rate]\nkind = \"fraction_of_max\"\nfraction = 1.5").is_err());
+    }
+
+    #[test]
+    fn fraction_of_max_probes_the_same_shape_then_resolves_to_a_fixed_rate() {
+        let mut workload = Workload::parse(
+            "name = \"lat\"\nproducers = 2\nwarmup_s = 10\n[rate]\nkind = \"fraction_of_max\"\nfraction = 0.5\n",
+        )
+        .expect("valid workload");
+        let probe = workload
+            .rate_probe()
+            .expect("a fraction of max needs a probe");
+        assert_eq!(probe.rate, Rate::Max);
+        assert_eq!(probe.duration_s, 15);
+        assert_eq!(probe.warmup_s, 3);
+        assert_eq!(probe.producers, 2);
+        assert!(workload.resolve_rate(None).is_err());
+        workload.resolve_rate(Some(10_000.0)).expect("resolves");
+        assert_eq!(
+            workload.rate,
+            Rate::Fixed {
+                messages_per_s: 5_000.0
+            }
+        );
+        assert!(workload.rate_probe().is_none());
     }
 
     #[test]
