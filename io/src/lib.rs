@@ -18,6 +18,10 @@
 //! of that), up to two closed segments' indexes cached for cold reads (same bound each), a
 //! tail block under 4 KiB, and about 100 bytes per segment. With the defaults that is at most
 //! about 3.3 MiB, and [`log::PartitionLog::memory_bytes`] reports the current figure.
+//!
+//! The batch caches of all logs on one shard also share a budget (256 MiB by default,
+//! `RINGLET_LOG_CACHE_BYTES_PER_SHARD` or [`log::set_shard_cache_budget_bytes`]): without it
+//! the cache alone grows by 1 MiB per busy partition (1,000 partitions: about 1 GiB).
 
 pub mod error;
 pub mod log;

@@ -46,6 +46,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub use cache::{
+    set_shard_cache_budget_bytes, shard_cached_bytes, DEFAULT_SHARD_CACHE_BUDGET_BYTES,
+    SHARD_CACHE_BUDGET_ENV,
+};
 pub use retention::RetentionRunner;
 
 /// Per-partition log settings (Kafka topic configs of the same names).
@@ -66,7 +70,9 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// `retention.bytes`; -1 means no size limit. Default -1.
     pub retention_bytes: i64,
-    /// Bound on the in-memory cache of recent batches. Default 1 MiB.
+    /// Bound on the in-memory cache of recent batches. Default 1 MiB. All logs of a shard
+    /// also share a budget (`RINGLET_LOG_CACHE_BYTES_PER_SHARD`, default 256 MiB; see
+    /// `set_shard_cache_budget_bytes`).
     pub cache_bytes_max: usize,
     /// Largest batch accepted (`max.message.bytes`). Default 1 MiB + 12 (Kafka's 1048588).
     pub max_batch_bytes: usize,
