@@ -127,6 +127,7 @@ handlers! {
     list_groups => ListGroups,
     delete_groups => DeleteGroups,
     offset_delete => OffsetDelete,
+    init_producer_id => InitProducerId,
 }
 
 /// Lookups over [`REGISTRY`] for the connection and ApiVersions.

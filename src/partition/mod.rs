@@ -23,7 +23,11 @@ pub mod fetch_session;
 mod local_partition;
 pub mod lookup;
 pub mod ops;
+pub mod producer_state;
+mod producer_state_append;
 pub mod records_check;
+pub mod txn_index;
+pub mod txn_markers;
 pub mod waiters;
 
 use std::cell::{Cell, RefCell};
@@ -35,6 +39,8 @@ use std::time::Duration;
 use ringlet_io::log::{PartitionLog, RetentionRunner};
 use ringlet_io::LogError;
 use ringlet_shard::ShardId;
+
+use crate::producer_ids::ProducerIdAllocator;
 
 pub use local_partition::{Appended, Partition, PartitionSettings, Watermarks};
 use waiters::{AppendWaiters, FetchWaiter};
@@ -59,13 +65,17 @@ pub struct PartitionManager {
     partitions: RefCell<HashMap<PartitionKey, Slot>>,
     retention: Rc<RetentionRunner>,
     retention_started: Cell<bool>,
+    /// Used on shard 0 only (`crate::producer_ids`).
+    producer_ids: ProducerIdAllocator,
 }
 
 impl PartitionManager {
     /// The manager of shard `shard_id` of `shard_count`, with logs under `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, shard_id: ShardId, shard_count: usize) -> Self {
+        let data_dir = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
+            producer_ids: ProducerIdAllocator::new(data_dir.join("meta")),
+            data_dir,
             shard_id,
             shard_count,
             partitions: RefCell::new(HashMap::new()),
@@ -82,6 +92,11 @@ impl PartitionManager {
     /// Where a partition's log lives: `data_dir/<topic>-<partition>` (Kafka's layout).
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
         partition_dir(&self.data_dir, topic, partition)
+    }
+
+    /// The producer-id allocator (allocates on shard 0 only: `producer_ids::next_producer_id`).
+    pub fn producer_ids(&self) -> &ProducerIdAllocator {
+        &self.producer_ids
     }
 
     /// The partition if it is open on this shard.

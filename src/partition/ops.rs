@@ -49,7 +49,9 @@ pub trait PartitionLookup {
     fn settings(&self, topic: &str, partition: i32) -> Option<PartitionSettings>;
 }
 
-async fn partition(
+/// The partition on its owning shard, opened if needed; UNKNOWN_TOPIC_OR_PARTITION when its
+/// topic is gone.
+pub(crate) async fn partition(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     topic: &str,
@@ -106,10 +108,9 @@ pub async fn produce(
     for (position, item) in items {
         let result = match partition(manager, lookup, &item.topic, item.partition).await {
             Ok(p) => p
-                .append(item.records, now, false)
+                .append_produced(item.records, now)
                 .await
-                .map(|a| (p, a))
-                .map_err(storage_error),
+                .map(|a| (p, a)),
             Err(err) => Err(err),
         };
         appended.push((position, result));
