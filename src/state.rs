@@ -42,6 +42,8 @@ pub struct ShardState {
     pub server: ServerShard,
     /// The consumer-group coordinator of the offsets partitions this shard owns.
     pub coordinator: crate::coordinator::GroupCoordinator,
+    /// The transaction coordinator of the `__transaction_state` partitions this shard owns.
+    pub txn: crate::coordinator::txn::TxnCoordinator,
     /// The current topic table snapshot; replaced wholesale by `cluster::topic_backend`.
     topics: RefCell<Arc<TopicTable>>,
     /// Only shard 0 writes it (all topic mutations run there).
@@ -65,6 +67,9 @@ impl ShardState {
             server: ServerShard::new(setup.connections.clone()),
             coordinator: crate::coordinator::GroupCoordinator::new(
                 crate::coordinator::CoordinatorConfig::from_env(),
+            ),
+            txn: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::TxnConfig::from_env(),
             ),
             topics: RefCell::new(setup.topics.clone()),
             store: setup.store.clone(),
