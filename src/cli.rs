@@ -82,4 +82,9 @@ pub struct StartArgs {
     /// Most requests one connection may have in flight (pipelining) [default: 64].
     #[arg(long, env = "RINGLET_MAX_IN_FLIGHT_PER_CONNECTION", value_name = "N")]
     pub max_in_flight_per_connection: Option<usize>,
+
+    /// How long a partition remembers an idempotent producer without an open transaction
+    /// after its last write (Kafka `producer.id.expiration.ms`) [default: 86400000].
+    #[arg(long, env = "RINGLET_PRODUCER_ID_EXPIRATION_MS", value_name = "MS")]
+    pub producer_id_expiration_ms: Option<i64>,
 }

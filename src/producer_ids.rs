@@ -69,9 +69,9 @@ impl ProducerIdAllocator {
     fn reserve_block(&self) -> Result<(), BrokerError> {
         let stored_end = read_block_end(&self.meta_dir)?;
         let start = stored_end.max(self.block_end.get());
-        let end = start.checked_add(BLOCK_SIZE).ok_or_else(|| {
-            BrokerError::internal("producer id space exhausted (i64 overflow)")
-        })?;
+        let end = start
+            .checked_add(BLOCK_SIZE)
+            .ok_or_else(|| BrokerError::internal("producer id space exhausted (i64 overflow)"))?;
         replace_file_durably(&self.meta_dir, BLOCK_FILE, end.to_string().as_bytes())?;
         tracing::info!(start, end, "reserved a producer id block");
         self.next.set(start);
@@ -130,7 +130,9 @@ mod tests {
     fn ids_are_unique_across_reopen_and_skip_the_unused_block_rest() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = ProducerIdAllocator::new(dir.path());
-        let a: Vec<i64> = (0..3).map(|_| first.allocate().expect("allocate")).collect();
+        let a: Vec<i64> = (0..3)
+            .map(|_| first.allocate().expect("allocate"))
+            .collect();
         assert_eq!(a, vec![0, 1, 2]);
         // A restart (or kill -9) loses the rest of the block, never reuses an id.
         let second = ProducerIdAllocator::new(dir.path());

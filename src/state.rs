@@ -63,7 +63,8 @@ impl ShardState {
             config: setup.config.clone(),
             cluster_id: setup.cluster_id.clone(),
             bus,
-            partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count),
+            partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count)
+                .with_producer_expiration_ms(setup.config.producer_id_expiration_ms),
             server: ServerShard::new(setup.connections.clone()),
             coordinator: crate::coordinator::GroupCoordinator::new(
                 crate::coordinator::CoordinatorConfig::from_env(),

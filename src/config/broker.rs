@@ -22,6 +22,9 @@ pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1024 * 1024 + 12;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Requests one connection may have in flight (decoded, not yet answered).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Kafka's `producer.id.expiration.ms`: a producer without an open transaction is forgotten
+/// by a partition this long after its last write.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
 /// Where clients should connect (Metadata's broker host and port).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,7 @@ pub struct BrokerConfig {
     pub message_max_bytes: usize,
     pub max_connections: usize,
     pub max_in_flight_per_connection: usize,
+    pub producer_id_expiration_ms: i64,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -61,6 +65,7 @@ pub struct FileConfig {
     pub message_max_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_in_flight_per_connection: Option<usize>,
+    pub producer_id_expiration_ms: Option<i64>,
 }
 
 impl FileConfig {
@@ -127,6 +132,11 @@ impl BrokerConfig {
                 file.max_in_flight_per_connection,
                 DEFAULT_MAX_IN_FLIGHT,
             ),
+            producer_id_expiration_ms: pick(
+                args.producer_id_expiration_ms,
+                file.producer_id_expiration_ms,
+                DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -163,6 +173,12 @@ impl BrokerConfig {
         }
         if self.max_in_flight_per_connection == 0 {
             return fail("max-in-flight-per-connection must be >= 1".into());
+        }
+        if self.producer_id_expiration_ms < 1 {
+            return fail(format!(
+                "producer-id-expiration-ms must be >= 1, got {}",
+                self.producer_id_expiration_ms
+            ));
         }
         Ok(())
     }

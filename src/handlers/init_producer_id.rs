@@ -7,9 +7,7 @@
 //! transaction coordinator answers (`coordinator::txn`), which bumps the epoch of the
 //! transactional id's producer and fences older instances.
 
-use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
-};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::error::BrokerError;
 use crate::producer_ids::next_producer_id;
@@ -22,7 +20,10 @@ pub const MAX_VERSION: i16 = 5;
 const NO_PRODUCER_ID: i64 = -1;
 const NO_PRODUCER_EPOCH: i16 = -1;
 
-pub async fn handle(ctx: &RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let given_id = request.producer_id.0;
     let given_epoch = request.producer_epoch;
     // Kafka: an id without an epoch, or the other way round, is malformed.

@@ -128,6 +128,8 @@ handlers! {
     delete_groups => DeleteGroups,
     offset_delete => OffsetDelete,
     init_producer_id => InitProducerId,
+    write_txn_markers => WriteTxnMarkers,
+    describe_producers => DescribeProducers,
     add_partitions_to_txn => AddPartitionsToTxn,
     add_offsets_to_txn => AddOffsetsToTxn,
     end_txn => EndTxn,

@@ -25,8 +25,8 @@ impl Partition {
         records: BytesMut,
         now_ms: i64,
     ) -> Result<Appended, BrokerError> {
-        let header = parse_header(&records)
-            .map_err(|err| BrokerError::CorruptMessage(err.to_string()))?;
+        let header =
+            parse_header(&records).map_err(|err| BrokerError::CorruptMessage(err.to_string()))?;
         let Some(batch) = IncomingBatch::from_header(&header) else {
             return self
                 .append(records, now_ms, false)

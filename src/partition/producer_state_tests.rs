@@ -72,12 +72,18 @@ fn a_gap_is_out_of_order_and_an_older_epoch_is_fenced() {
 fn a_new_epoch_must_start_at_zero_and_an_unknown_producer_may_start_anywhere() {
     let mut states = ProducerStates::default();
     let mut end = 0;
-    assert_eq!(append(&mut states, &batch(4, 0, 42, 2), &mut end), (0, false));
+    assert_eq!(
+        append(&mut states, &batch(4, 0, 42, 2), &mut end),
+        (0, false)
+    );
     assert!(matches!(
         states.check(&batch(4, 1, 5, 1)),
         Err(BrokerError::OutOfOrderSequence(_))
     ));
-    assert_eq!(append(&mut states, &batch(4, 1, 0, 1), &mut end), (2, false));
+    assert_eq!(
+        append(&mut states, &batch(4, 1, 0, 1), &mut end),
+        (2, false)
+    );
     assert_eq!(states.entry(4).map(|e| e.epoch), Some(1));
 }
 
@@ -90,7 +96,10 @@ fn sequences_wrap_at_i32_max() {
     let b = batch(9, 0, i32::MAX - 1, 2);
     assert_eq!(b.last_seq(), i32::MAX);
     append(&mut states, &b, &mut end);
-    assert_eq!(append(&mut states, &batch(9, 0, 0, 1), &mut end), (2, false));
+    assert_eq!(
+        append(&mut states, &batch(9, 0, 0, 1), &mut end),
+        (2, false)
+    );
 }
 
 #[test]

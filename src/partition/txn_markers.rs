@@ -57,8 +57,7 @@ pub async fn write_markers(
             let lookup = lookup::OwnerLookup(&owner);
             let mut results = Vec::with_capacity(items.len());
             for (position, (topic, index)) in items {
-                let result = match ops::partition(&owner.partitions, &lookup, &topic, index).await
-                {
+                let result = match ops::partition(&owner.partitions, &lookup, &topic, index).await {
                     Ok(p) => p.append_marker(marker, now_ms()).await,
                     Err(err) => Err(err),
                 };
