@@ -11,7 +11,25 @@ use std::time::{Duration, Instant};
 
 use common::kafka::{base_config, create_topic, CLIENT_TIMEOUT};
 use common::{unique_topic, Broker};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+/// Counts acknowledged records, so a transaction is committed once its records are in
+/// (rust-rdkafka's flush waits for events in 100 ms steps: it would dominate the numbers).
+#[derive(Default)]
+struct Acks(AtomicUsize);
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        assert!(result.is_ok(), "delivery failed: {result:?}");
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 const RECORD_BYTES: usize = 1024;
 const PER_TRANSACTION: usize = 100;
@@ -25,7 +43,7 @@ enum Mode {
     Transactional,
 }
 
-fn producer(bootstrap: &str, mode: Mode) -> BaseProducer {
+fn producer(bootstrap: &str, mode: Mode) -> BaseProducer<Acks> {
     let mut config = base_config(bootstrap);
     config
         .set("acks", "all")
@@ -45,7 +63,9 @@ fn producer(bootstrap: &str, mode: Mode) -> BaseProducer {
             .set("transaction.timeout.ms", "60000")
             .set("socket.timeout.ms", "60000");
     }
-    let producer: BaseProducer = config.create().expect("create producer");
+    let producer: BaseProducer<Acks> = config
+        .create_with_context(Acks::default())
+        .expect("create producer");
     if matches!(mode, Mode::Transactional) {
         producer
             .init_transactions(CLIENT_TIMEOUT)
@@ -54,7 +74,7 @@ fn producer(bootstrap: &str, mode: Mode) -> BaseProducer {
     producer
 }
 
-fn send(producer: &BaseProducer, topic: &str, index: usize, payload: &[u8]) {
+fn send(producer: &BaseProducer<Acks>, topic: &str, index: usize, payload: &[u8]) {
     let key = index.to_string();
     let mut record = BaseRecord::to(topic)
         .partition((index % PARTITIONS as usize) as i32)
@@ -86,6 +106,9 @@ fn records_per_second(bootstrap: &str, mode: Mode) -> f64 {
                 for _ in 0..PER_TRANSACTION {
                     send(&producer, &topic, sent, &payload);
                     sent += 1;
+                }
+                while producer.context().0.load(Ordering::Relaxed) < sent {
+                    producer.poll(Duration::from_millis(1));
                 }
                 producer.commit_transaction(CLIENT_TIMEOUT).expect("commit");
             }
