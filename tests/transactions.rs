@@ -7,6 +7,8 @@
 //!   next instance with its transactional.id fences it, the open transaction is aborted and
 //!   nothing of it is visible to read_committed; a live zombie's commit is refused;
 //! * a broker restart in the middle of a transaction, then commit: exactly-once holds;
+//! * a transaction left open past its timeout is aborted by the coordinator with a bumped
+//!   epoch (DescribeTransactions / ListTransactions show it over the raw wire);
 //! * the confluent-kafka (Python) transactional loop (tests/python/confluent_txn_check.py).
 //!
 //! Everything is checked by content (which values each isolation level returns).
@@ -23,7 +25,12 @@ use std::time::{Duration, Instant};
 
 use common::kafka::{base_config, create_topic, CLIENT_TIMEOUT, CONSUME_STALL_TIMEOUT};
 use common::scripts::{python, repo_root, run_python_check};
-use common::{free_port, unique_topic, Broker};
+use common::{free_port, unique_topic, wait_for, wire, Broker};
+use kafka_protocol::messages::{
+    ApiKey, DescribeTransactionsRequest, DescribeTransactionsResponse, ListTransactionsRequest,
+    ListTransactionsResponse, ResponseHeader, TransactionalId,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -471,4 +478,104 @@ fn confluent_kafka_transactional_loop() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("ALL CHECKS PASSED"), "{stdout}");
     broker.assert_alive("after the confluent-kafka transactions");
+}
+
+/// One request/response over the raw wire (for the admin APIs rdkafka does not expose).
+fn call<Req, Resp>(stream: &mut TcpStream, api_key: ApiKey, version: i16, request: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    wire::send(
+        stream,
+        &wire::request_frame(request, api_key as i16, version, 7),
+    );
+    let wire::Reaction::Answered(frame) = wire::read_reaction(stream, "admin request") else {
+        panic!("the broker closed the connection on {api_key:?}");
+    };
+    let mut body = bytes::Bytes::from(frame);
+    ResponseHeader::decode(&mut body, Resp::header_version(version)).expect("response header");
+    Resp::decode(&mut body, version).expect("response body")
+}
+
+fn describe(stream: &mut TcpStream, transactional_id: &str) -> (String, i16, usize, i16) {
+    let mut request = DescribeTransactionsRequest::default();
+    request.transactional_ids = vec![TransactionalId(StrBytes::from_string(
+        transactional_id.to_string(),
+    ))];
+    let response: DescribeTransactionsResponse =
+        call(stream, ApiKey::DescribeTransactions, 0, &request);
+    let state = &response.transaction_states[0];
+    let partitions = state.topics.iter().map(|t| t.partitions.len()).sum();
+    (
+        state.transaction_state.to_string(),
+        state.producer_epoch,
+        partitions,
+        state.error_code,
+    )
+}
+
+fn listed(stream: &mut TcpStream, state: &str) -> Vec<String> {
+    let mut request = ListTransactionsRequest::default();
+    request.state_filters = vec![StrBytes::from_string(state.to_string())];
+    let response: ListTransactionsResponse = call(stream, ApiKey::ListTransactions, 1, &request);
+    assert_eq!(response.error_code, 0);
+    response
+        .transaction_states
+        .iter()
+        .map(|t| t.transactional_id.to_string())
+        .collect()
+}
+
+#[test]
+fn a_transaction_past_its_timeout_is_aborted_by_the_coordinator() {
+    // A short abort check so the test waits about the transaction timeout, not Kafka's 10 s.
+    std::env::set_var("RINGLET_TRANSACTION_ABORT_CHECK_INTERVAL_MS", "200");
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("txn-timeout");
+    create_topic(&bootstrap, &topic, PARTITIONS);
+    let transactional_id = unique_topic("timeout-id");
+    let producer: BaseProducer = base_config(&bootstrap)
+        .set("transactional.id", &transactional_id)
+        .set("transaction.timeout.ms", "3000")
+        .set("socket.timeout.ms", "3000")
+        .create()
+        .expect("create producer");
+    producer.init_transactions(CLIENT_TIMEOUT).expect("init");
+    producer.begin_transaction().expect("begin");
+    for i in 0..5 {
+        send(&producer, &topic, i % PARTITIONS, &format!("expired-{i}"));
+    }
+    producer.flush(CLIENT_TIMEOUT).expect("records written");
+
+    let mut stream = wire::connect(broker.addr());
+    let (state, epoch, partitions, code) = describe(&mut stream, &transactional_id);
+    assert_eq!((state.as_str(), partitions, code), ("Ongoing", 3, 0));
+    assert!(listed(&mut stream, "Ongoing").contains(&transactional_id));
+    assert_eq!(
+        describe(&mut stream, "no-such-id").3,
+        105,
+        "TRANSACTIONAL_ID_NOT_FOUND"
+    );
+
+    let aborted_epoch = wait_for("the coordinator to abort", CONSUME_STALL_TIMEOUT, || {
+        let (state, epoch, _, _) = describe(&mut stream, &transactional_id);
+        (state == "CompleteAbort").then_some(epoch)
+    });
+    assert_eq!(
+        aborted_epoch,
+        epoch + 1,
+        "the abort bumped the epoch: the producer is fenced"
+    );
+    assert!(listed(&mut stream, "CompleteAbort").contains(&transactional_id));
+    assert!(read_values(&bootstrap, &topic, "read_committed").is_empty());
+    assert_eq!(
+        sorted(read_values(&bootstrap, &topic, "read_uncommitted")),
+        numbered("expired", 5)
+    );
+    assert!(
+        producer.commit_transaction(CLIENT_TIMEOUT).is_err(),
+        "the timed-out producer cannot commit"
+    );
 }
