@@ -436,6 +436,8 @@ fn a_transaction_spanning_a_broker_restart_commits_exactly_once() {
     for i in 0..10 {
         send(&producer, &topic, i % PARTITIONS, &format!("aborted-{i}"));
     }
+    let group = unique_topic("restart-group");
+    send_offsets(&producer, &bootstrap, &group, &topic, [111, 111, 111]);
     producer.flush(CLIENT_TIMEOUT).expect("flush");
     producer.abort_transaction(CLIENT_TIMEOUT).expect("abort");
 
@@ -443,6 +445,8 @@ fn a_transaction_spanning_a_broker_restart_commits_exactly_once() {
     for i in 0..30 {
         send(&producer, &topic, i % PARTITIONS, &format!("before-{i}"));
     }
+    // Pending transactional offsets on __consumer_offsets across the restart too.
+    send_offsets(&producer, &bootstrap, &group, &topic, [5, 6, 7]);
     producer
         .flush(CLIENT_TIMEOUT)
         .expect("flush before the restart");
@@ -453,6 +457,11 @@ fn a_transaction_spanning_a_broker_restart_commits_exactly_once() {
     for i in 0..30 {
         send(&producer, &topic, i % PARTITIONS, &format!("after-{i}"));
     }
+    assert_eq!(
+        committed_offsets(&bootstrap, &group, &topic),
+        vec![-1, -1, -1],
+        "aborted offsets dropped, the open transaction's offsets not visible yet"
+    );
     producer
         .commit_transaction(CLIENT_TIMEOUT)
         .expect("commit after the restart");
@@ -468,7 +477,62 @@ fn a_transaction_spanning_a_broker_restart_commits_exactly_once() {
     let everything = read_values(&bootstrap, &topic, "read_uncommitted");
     want.extend(numbered("aborted", 10));
     assert_eq!(sorted(everything), sorted(want));
+    assert_eq!(committed_offsets(&bootstrap, &group, &topic), vec![5, 6, 7]);
+    // Replayed from the log (the COMMIT marker decides) after one more restart.
+    broker.stop_graceful();
+    let third_port = free_port();
+    forwarder.forward_to(third_port);
+    let mut broker = Broker::start_advertising(&data, &logs, third_port, forwarder.port);
+    assert_eq!(committed_offsets(&bootstrap, &group, &topic), vec![5, 6, 7]);
     broker.assert_alive("after the restart test");
+}
+
+fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    base_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create group consumer")
+}
+
+/// TxnOffsetCommit of `offsets` (per partition of `topic`) for `group` in the open transaction.
+fn send_offsets(
+    producer: &BaseProducer,
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    offsets: [i64; 3],
+) {
+    let consumer = group_consumer(bootstrap, group);
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in offsets.into_iter().enumerate() {
+        list.add_partition_offset(topic, partition as i32, Offset::Offset(offset))
+            .expect("offset list");
+    }
+    let metadata = consumer.group_metadata().expect("group metadata");
+    producer
+        .send_offsets_to_transaction(&list, &metadata, CLIENT_TIMEOUT)
+        .expect("send_offsets_to_transaction");
+}
+
+/// The group's committed offsets of `topic` partitions 0..3 (-1: none).
+fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Vec<i64> {
+    let consumer = group_consumer(bootstrap, group);
+    let mut list = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, CLIENT_TIMEOUT)
+        .expect("committed offsets");
+    (0..PARTITIONS)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(at)) => at,
+                _ => -1,
+            },
+        )
+        .collect()
 }
 
 #[test]
