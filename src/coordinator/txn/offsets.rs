@@ -281,3 +281,85 @@ pub fn is_pending(
         .get(&offsets_partition)
         .is_some_and(|p| p.is_pending(group_id, topic, partition))
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::records::TimestampType;
+
+    use super::*;
+
+    fn offset_record(producer_id: i64, epoch: i16, partition: i32, offset: i64) -> Record {
+        let (key, value) = group_records::encode(&GroupRecord::Offset {
+            group_id: "g".into(),
+            topic: "t".into(),
+            partition,
+            value: Some(CommittedOffset {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 1,
+            }),
+        });
+        record(producer_id, epoch, false, Some(key), value)
+    }
+
+    fn marker(producer_id: i64, epoch: i16, commit: bool) -> Record {
+        let mut key = BytesMut::new();
+        key.put_i16(0);
+        key.put_i16(i16::from(commit));
+        record(producer_id, epoch, true, Some(key.freeze()), None)
+    }
+
+    fn record(
+        producer_id: i64,
+        producer_epoch: i16,
+        control: bool,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+    ) -> Record {
+        Record {
+            transactional: true,
+            control,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key,
+            value,
+            headers: Default::default(),
+        }
+    }
+
+    #[test]
+    fn replay_applies_at_commit_drops_at_abort_and_keeps_the_rest_pending() {
+        let mut replay = Replay::default();
+        assert!(replay.take(offset_record(1, 0, 0, 10)).is_empty());
+        assert!(replay.take(offset_record(2, 0, 1, 20)).is_empty());
+        assert!(replay.take(offset_record(3, 0, 2, 30)).is_empty());
+        assert!(
+            replay.take(marker(2, 0, false)).is_empty(),
+            "abort: dropped"
+        );
+        let committed = replay.take(marker(1, 0, true));
+        assert_eq!(committed.len(), 1, "commit: producer 1's offsets now");
+        assert!(matches!(
+            &committed[0],
+            GroupRecord::Offset { partition: 0, .. }
+        ));
+        assert!(
+            replay.pending.is_pending("g", "t", 2),
+            "no marker yet: pending"
+        );
+        assert!(!replay.pending.is_pending("g", "t", 1));
+        assert!(!replay.pending.is_pending("g", "t", 0));
+        // A later epoch was seen for producer 3: an older one is fenced.
+        replay.take(marker(3, 4, false));
+        assert!(!replay.pending.see_epoch(3, 2));
+        assert!(replay.pending.see_epoch(3, 4));
+    }
+}
