@@ -15,7 +15,7 @@ use ringlet_shard::sync::Latch;
 
 use super::config::TxnConfig;
 use super::log::{self, TXN_TOPIC};
-use super::machine::{TxnMetadata, TxnSet};
+use super::machine::{TxnMetadata, TxnPartition, TxnSet};
 use super::offsets::PendingOffsets;
 use crate::coordinator::routing::{coordinator_shard, OFFSETS_TOPIC};
 use crate::error::BrokerError;
@@ -222,7 +222,21 @@ async fn write_all_markers(state: &Rc<ShardState>, meta: &TxnMetadata) -> Result
         commit,
         coordinator_epoch: COORDINATOR_EPOCH,
     };
-    let partitions: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
+    // A partition whose topic was deleted meanwhile gets no marker (as in Kafka): retrying
+    // it would keep the transactional id prepared forever.
+    let topics = state.topics();
+    let (partitions, gone): (Vec<TxnPartition>, Vec<TxnPartition>) = meta
+        .partitions
+        .iter()
+        .cloned()
+        .partition(|(topic, partition)| {
+            topics
+                .get(topic.as_str())
+                .is_some_and(|m| m.has_partition(*partition))
+        });
+    if !gone.is_empty() {
+        tracing::warn!(transactional_id = %meta.transactional_id, ?gone, "no marker for deleted partitions");
+    }
     let results = write_markers(state, partitions, marker).await;
     let mut failed = None;
     for ((topic, partition), result) in results {
