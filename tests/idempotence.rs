@@ -10,7 +10,8 @@ mod idempotence_support;
 use common::kafka::create_topic;
 use common::{unique_topic, wire, Broker};
 use idempotence_support::{
-    batch, batches, fetch, init_producer_id, latest_offset, produce, write_marker, Producer,
+    batch, batches, describe_producers, fetch, init_producer_id, latest_offset, produce,
+    write_marker, Producer,
 };
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -75,6 +76,12 @@ fn duplicates_get_their_offsets_and_gaps_and_old_epochs_get_kafka_errors() {
         .map(|b| (b.base_offset, b.last_offset))
         .collect();
     assert_eq!(offsets, vec![(0, 2), (3, 3), (4, 4), (5, 5), (6, 6)]);
+    // DescribeProducers: the epoch-1 producer at sequence 0, the other at 77, no transactions.
+    let described = describe_producers(&mut stream, &topic, 0);
+    assert_eq!(
+        described,
+        vec![(producer.id, 1, 0, -1), (other.id, 0, 77, -1)]
+    );
 }
 
 #[test]

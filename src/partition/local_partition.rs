@@ -57,6 +57,8 @@ pub struct Partition {
     waiters: AppendWaiters,
     /// Idempotence and transaction state (`producer_state`); recovered on open.
     producers: RefCell<ProducerStates>,
+    /// The offset of the last producer snapshot written (-1: none), to skip unchanged ones.
+    snapshot_offset: Cell<i64>,
 }
 
 impl Partition {
@@ -69,6 +71,7 @@ impl Partition {
             log_append_time: Cell::new(log_append_time),
             waiters: AppendWaiters::default(),
             producers: RefCell::new(ProducerStates::default()),
+            snapshot_offset: Cell::new(-1),
         }
     }
 
@@ -161,6 +164,11 @@ impl Partition {
     /// The producer state; never borrow it across an await.
     pub fn producers(&self) -> &RefCell<ProducerStates> {
         &self.producers
+    }
+
+    /// The offset of the last producer snapshot written by this process (-1: none).
+    pub fn snapshot_offset(&self) -> &Cell<i64> {
+        &self.snapshot_offset
     }
 
     /// Parks `waiter` until the next append to this partition.

@@ -89,20 +89,24 @@ fn replay(states: &mut ProducerStates, data: &[u8]) {
 
 impl Partition {
     /// Writes this partition's producer snapshot as of the log's next offset (skipped when
-    /// no producer ever wrote here).
+    /// no producer ever wrote here, or nothing was appended since the last one).
     pub fn store_producer_snapshot(&self) {
         let states = self.producers().borrow();
         if states.entries().next().is_none() && states.aborted().entries().is_empty() {
             return;
         }
         let offset = self.log().next_offset();
-        if let Err(err) = snapshot::store(self.log().dir(), &states, offset) {
-            tracing::warn!(
+        if offset == self.snapshot_offset().get() {
+            return;
+        }
+        match snapshot::store(self.log().dir(), &states, offset) {
+            Ok(()) => self.snapshot_offset().set(offset),
+            Err(err) => tracing::warn!(
                 topic = self.topic(),
                 partition = self.index(),
                 error = %err,
                 "cannot write producer snapshot"
-            );
+            ),
         }
     }
 

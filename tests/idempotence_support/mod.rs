@@ -253,3 +253,34 @@ pub fn batches(records: &Bytes) -> Vec<BatchInfo> {
     }
     out
 }
+
+/// DescribeProducers v0 of one partition: `(producer id, epoch, last sequence, open
+/// transaction start)` per producer, by producer id.
+pub fn describe_producers(
+    stream: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+) -> Vec<(i64, i32, i32, i64)> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse};
+    let mut t = TopicRequest::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_indexes.push(partition);
+    let mut request = DescribeProducersRequest::default();
+    request.topics.push(t);
+    let response: DescribeProducersResponse = call(stream, 61, 0, &request);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0, "DescribeProducers error");
+    partition
+        .active_producers
+        .iter()
+        .map(|p| {
+            (
+                p.producer_id.0,
+                p.producer_epoch,
+                p.last_sequence,
+                p.current_txn_start_offset,
+            )
+        })
+        .collect()
+}
