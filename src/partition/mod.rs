@@ -220,7 +220,10 @@ impl PartitionManager {
     fn start_producer_maintenance(&self) {
         let partitions = Rc::clone(&self.partitions);
         let expiration_ms = self.producer_expiration_ms.get();
-        let task = ringlet_shard::task::spawn_periodic(PRODUCER_MAINTENANCE_INTERVAL, move || {
+        // A short expiration is checked often enough to take effect close to on time.
+        let half_expiration = u64::try_from(expiration_ms / 2).unwrap_or(0).max(100);
+        let interval = PRODUCER_MAINTENANCE_INTERVAL.min(Duration::from_millis(half_expiration));
+        let task = ringlet_shard::task::spawn_periodic(interval, move || {
             let open: Vec<Rc<Partition>> = partitions
                 .borrow()
                 .values()

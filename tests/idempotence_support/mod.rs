@@ -284,3 +284,13 @@ pub fn describe_producers(
         })
         .collect()
 }
+
+/// `records` (one batch) with its base and max timestamps set to `timestamp_ms`.
+pub fn with_timestamp(records: Bytes, timestamp_ms: i64) -> Bytes {
+    let mut b = BytesMut::from(&records[..]);
+    b[27..35].copy_from_slice(&timestamp_ms.to_be_bytes());
+    b[35..43].copy_from_slice(&timestamp_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
