@@ -65,8 +65,9 @@ impl Partition {
         }
     }
 
-    /// Appends a COMMIT/ABORT marker for `marker`'s producer and waits until it is durable;
-    /// returns the marker's offset. Ends the producer's open transaction here.
+    /// Appends a COMMIT/ABORT marker for `marker`'s producer; returns the marker's offset
+    /// (readable, not yet durable: the caller waits with `log().wait_durable`). Ends the
+    /// producer's open transaction here.
     pub async fn append_marker(&self, marker: TxnMarker, now_ms: i64) -> Result<i64, BrokerError> {
         let offset = self.log().next_offset();
         {
@@ -87,7 +88,7 @@ impl Partition {
         }
         let batch = control_batch(&marker, now_ms);
         let appended = self
-            .append(batch, now_ms, true)
+            .append(batch, now_ms, false)
             .await
             .map_err(storage_error)?;
         assert_eq!(

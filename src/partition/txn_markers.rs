@@ -8,12 +8,15 @@
 //! `version:i16 = 0, type:i16` (0 = ABORT, 1 = COMMIT) and whose value is Kafka's
 //! `EndTransactionMarker`, `version:i16 = 0, coordinator_epoch:i32`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use bytes::{BufMut, BytesMut};
 use ringlet_protocol::record_batch::{RecordBatchHeader, HEADER_SIZE};
 
 use super::fan_out::on_owners;
+use super::waiters::join_all;
 use super::{lookup, now_ms, ops};
 use crate::error::BrokerError;
 use crate::state::ShardState;
@@ -54,21 +57,48 @@ pub async fn write_markers(
         state,
         items,
         move |owner: Rc<ShardState>, items: Vec<(usize, (String, i32))>| async move {
-            let lookup = lookup::OwnerLookup(&owner);
-            let mut results = Vec::with_capacity(items.len());
-            for (position, (topic, index)) in items {
-                let result = match ops::partition(&owner.partitions, &lookup, &topic, index).await {
-                    Ok(p) => p.append_marker(marker, now_ms()).await,
-                    Err(err) => Err(err),
-                };
-                results.push((position, result));
-            }
-            results
+            append_markers_here(&owner, items, marker).await
         },
         "write_markers",
     )
     .await;
     partitions.into_iter().zip(results).collect()
+}
+
+/// On the owning shard: appends the marker to each partition in turn (offsets in order),
+/// then waits for durability on all of them at once (one fdatasync per log, overlapping).
+async fn append_markers_here(
+    owner: &Rc<ShardState>,
+    items: Vec<(usize, (String, i32))>,
+    marker: TxnMarker,
+) -> Vec<(usize, Result<i64, BrokerError>)> {
+    let lookup = lookup::OwnerLookup(owner);
+    let mut appended = Vec::with_capacity(items.len());
+    for (position, (topic, index)) in items {
+        let result = match ops::partition(&owner.partitions, &lookup, &topic, index).await {
+            Ok(p) => p.append_marker(marker, now_ms()).await.map(|o| (p, o)),
+            Err(err) => Err(err),
+        };
+        appended.push((position, result));
+    }
+    let waits: Vec<Pin<Box<dyn Future<Output = _>>>> = appended
+        .into_iter()
+        .map(|(position, result)| {
+            Box::pin(async move {
+                let result = match result {
+                    Ok((p, offset)) => p
+                        .log()
+                        .wait_durable(offset)
+                        .await
+                        .map(|()| offset)
+                        .map_err(ops::storage_error),
+                    Err(err) => Err(err),
+                };
+                (position, result)
+            }) as Pin<Box<dyn Future<Output = _>>>
+        })
+        .collect();
+    join_all(waits).await
 }
 
 /// The control batch for `marker` (base offset 0: the log assigns the real one).
