@@ -85,4 +85,8 @@ pub struct StartArgs {
 
     #[command(flatten)]
     pub groups: crate::coordinator::CoordinatorArgs,
+    /// How long a partition remembers an idempotent producer without an open transaction
+    /// after its last write (Kafka `producer.id.expiration.ms`) [default: 86400000].
+    #[arg(long, env = "RINGLET_PRODUCER_ID_EXPIRATION_MS", value_name = "MS")]
+    pub producer_id_expiration_ms: Option<i64>,
 }

@@ -63,6 +63,16 @@ pub enum BrokerError {
     UnsupportedVersion,
     #[error("The broker is shutting down.")]
     ShuttingDown,
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    #[error("{0}")]
+    InvalidTxnState(String),
+    #[error("{0}")]
+    TransactionCoordinatorFenced(String),
+    #[error("The coordinator is not available.")]
+    CoordinatorNotAvailable,
     #[error("cross-shard call failed: {0}")]
     Bus(#[from] BusError),
     #[error("storage error: {0}")]
@@ -115,6 +125,11 @@ impl BrokerError {
                 K::NotLeaderOrFollower
             }
             E::UnsupportedVersion => K::UnsupportedVersion,
+            E::OutOfOrderSequence(_) => K::OutOfOrderSequenceNumber,
+            E::InvalidProducerEpoch(_) => K::InvalidProducerEpoch,
+            E::InvalidTxnState(_) => K::InvalidTxnState,
+            E::TransactionCoordinatorFenced(_) => K::TransactionCoordinatorFenced,
+            E::CoordinatorNotAvailable => K::CoordinatorNotAvailable,
             E::Storage(_) => K::KafkaStorageError,
             E::Metadata(_) | E::Internal(_) | E::Startup(_) => K::UnknownServerError,
         }
@@ -151,5 +166,13 @@ mod tests {
             40
         );
         assert_eq!(code_of(&Ok::<(), BrokerError>(())), 0);
+        assert_eq!(BrokerError::OutOfOrderSequence("x".into()).code_i16(), 45);
+        assert_eq!(BrokerError::InvalidProducerEpoch("x".into()).code_i16(), 47);
+        assert_eq!(BrokerError::InvalidTxnState("x".into()).code_i16(), 48);
+        assert_eq!(
+            BrokerError::TransactionCoordinatorFenced("x".into()).code_i16(),
+            52
+        );
+        assert_eq!(BrokerError::CoordinatorNotAvailable.code_i16(), 15);
     }
 }

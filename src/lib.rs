@@ -15,5 +15,6 @@ pub mod coordinator;
 pub mod error;
 pub mod handlers;
 pub mod partition;
+pub mod producer_ids;
 pub mod server;
 pub mod state;

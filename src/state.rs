@@ -42,6 +42,8 @@ pub struct ShardState {
     pub server: ServerShard,
     /// The consumer-group coordinator of the offsets partitions this shard owns.
     pub coordinator: crate::coordinator::GroupCoordinator,
+    /// The transaction coordinator of the `__transaction_state` partitions this shard owns.
+    pub txn: crate::coordinator::txn::TxnCoordinator,
     /// The current topic table snapshot; replaced wholesale by `cluster::topic_backend`.
     topics: RefCell<Arc<TopicTable>>,
     /// Only shard 0 writes it (all topic mutations run there).
@@ -61,10 +63,14 @@ impl ShardState {
             config: setup.config.clone(),
             cluster_id: setup.cluster_id.clone(),
             bus,
-            partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count),
+            partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count)
+                .with_producer_expiration_ms(setup.config.producer_id_expiration_ms),
             server: ServerShard::new(setup.connections.clone()),
             coordinator: crate::coordinator::GroupCoordinator::new(
                 setup.config.coordinator.clone(),
+            ),
+            txn: crate::coordinator::txn::TxnCoordinator::new(
+                crate::coordinator::txn::TxnConfig::from_env(),
             ),
             topics: RefCell::new(setup.topics.clone()),
             store: setup.store.clone(),

@@ -23,6 +23,9 @@ pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1024 * 1024 + 12;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Requests one connection may have in flight (decoded, not yet answered).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Kafka's `producer.id.expiration.ms`: a producer without an open transaction is forgotten
+/// by a partition this long after its last write.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
 /// Where clients should connect (Metadata's broker host and port).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +50,7 @@ pub struct BrokerConfig {
     pub max_in_flight_per_connection: usize,
     /// Group coordinator settings (`[groups]` in the file).
     pub coordinator: CoordinatorConfig,
+    pub producer_id_expiration_ms: i64,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -65,6 +69,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub max_in_flight_per_connection: Option<usize>,
     pub groups: Option<CoordinatorArgs>,
+    pub producer_id_expiration_ms: Option<i64>,
 }
 
 impl FileConfig {
@@ -132,6 +137,11 @@ impl BrokerConfig {
                 DEFAULT_MAX_IN_FLIGHT,
             ),
             coordinator: CoordinatorConfig::resolve(&args.groups, file.groups.as_ref())?,
+            producer_id_expiration_ms: pick(
+                args.producer_id_expiration_ms,
+                file.producer_id_expiration_ms,
+                DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -168,6 +178,12 @@ impl BrokerConfig {
         }
         if self.max_in_flight_per_connection == 0 {
             return fail("max-in-flight-per-connection must be >= 1".into());
+        }
+        if self.producer_id_expiration_ms < 1 {
+            return fail(format!(
+                "producer-id-expiration-ms must be >= 1, got {}",
+                self.producer_id_expiration_ms
+            ));
         }
         Ok(())
     }

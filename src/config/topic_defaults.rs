@@ -144,7 +144,9 @@ fn value(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::broker::{Advertised, DEFAULT_MAX_IN_FLIGHT};
+    use crate::config::broker::{
+        Advertised, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    };
     use crate::config::topic_config::{CLEANUP_POLICY, RETENTION_MS};
 
     fn broker_config(num_partitions: i32, message_max_bytes: usize) -> BrokerConfig {
@@ -164,6 +166,7 @@ mod tests {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
             coordinator: Default::default(),
+            producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         }
     }
 

@@ -100,6 +100,7 @@ pub async fn read_all(state: &ShardState, partition: i32) -> Result<Vec<GroupRec
     let end = log.log().log_end_offset();
     let mut offset = log.log().log_start_offset();
     let mut out = Vec::new();
+    let mut txn_replay = super::txn::offsets::Replay::default();
     while offset < end {
         let read = log
             .log()
@@ -109,15 +110,23 @@ pub async fn read_all(state: &ShardState, partition: i32) -> Result<Vec<GroupRec
         if read.next_offset <= offset {
             break;
         }
-        decode_batches(read.data, offset, &mut out);
+        decode_batches(read.data, offset, &mut out, &mut txn_replay);
         offset = read.next_offset;
     }
+    txn_replay.finish(state, partition);
     Ok(out)
 }
 
 /// Decodes whole batches, skipping records below `from_offset` (a read may start inside a
 /// batch) and records that do not parse (logged: never a reason to refuse to start).
-fn decode_batches(mut data: Bytes, from_offset: i64, out: &mut Vec<GroupRecord>) {
+/// Transactional offsets (TxnOffsetCommit) and markers go to `txn_replay`, which hands back
+/// a transaction's offsets at its COMMIT marker.
+fn decode_batches(
+    mut data: Bytes,
+    from_offset: i64,
+    out: &mut Vec<GroupRecord>,
+    txn_replay: &mut super::txn::offsets::Replay,
+) {
     let sets = match RecordBatchDecoder::decode_all(&mut data) {
         Ok(sets) => sets,
         Err(err) => {
@@ -126,7 +135,11 @@ fn decode_batches(mut data: Bytes, from_offset: i64, out: &mut Vec<GroupRecord>)
         }
     };
     for record in sets.into_iter().flat_map(|set| set.records) {
-        if record.control || record.offset < from_offset {
+        if record.offset < from_offset {
+            continue;
+        }
+        if record.control || record.transactional {
+            out.extend(txn_replay.take(record));
             continue;
         }
         let Some(key) = record.key else { continue };

@@ -11,6 +11,8 @@
 //! * [`records`]: Kafka's key/value layouts of the internal topic.
 //! * [`log_io`]: record batches to and from the partition logs.
 //! * [`config`]: settings (`ringlet start` flags, environment, `[groups]` in the file).
+//! * [`txn`]: the transaction coordinator (`__transaction_state`), and TxnOffsetCommit's
+//!   pending offsets on the group side.
 
 pub mod config;
 pub mod group;
@@ -19,6 +21,7 @@ pub mod ops;
 pub mod records;
 pub mod routing;
 pub mod service;
+pub mod txn;
 
 use std::future::Future;
 use std::rc::Rc;

@@ -21,8 +21,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 
 use crate::error::BrokerError;
 use crate::partition::by_shard::{group_by_shard, Slots};
@@ -111,6 +113,7 @@ fn resolve(state: &Rc<ShardState>, api_version: i16, request: &FetchRequest) -> 
                         fetch_offset: partition.fetch_offset,
                         partition_max_bytes: partition.partition_max_bytes,
                         current_leader_epoch: partition.current_leader_epoch,
+                        read_committed: request.isolation_level == 1,
                     },
                 )),
                 (None, _) if api_version >= 13 => {
@@ -172,7 +175,12 @@ fn seen_ends(by_shard: &ShardItems, results: &[Fetched]) -> ShardItems {
                 .map(|(position, item)| {
                     let mut item = item.clone();
                     if let Some(w) = results.get(*position).and_then(|r| r.watermarks) {
-                        item.fetch_offset = item.fetch_offset.max(w.high_watermark);
+                        let seen_end = if item.read_committed {
+                            w.last_stable_offset
+                        } else {
+                            w.high_watermark
+                        };
+                        item.fetch_offset = item.fetch_offset.max(seen_end);
                     }
                     (*position, item)
                 })
@@ -296,8 +304,19 @@ pub fn build_response(
 fn partition_data(index: i32, fetched: Fetched, read_committed: bool) -> PartitionData {
     let mut data = PartitionData::default();
     data.partition_index = index;
-    // read_uncommitted answers null; read_committed lists aborted transactions (none yet).
-    data.aborted_transactions = read_committed.then(Vec::new);
+    // read_uncommitted answers null; read_committed lists the aborted transactions
+    // overlapping the returned records, so the client drops their records.
+    data.aborted_transactions = read_committed.then(|| {
+        fetched
+            .aborted
+            .iter()
+            .map(|txn| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(txn.producer_id))
+                    .with_first_offset(txn.first_offset)
+            })
+            .collect()
+    });
     match fetched.watermarks {
         Some(w) => {
             data.high_watermark = w.high_watermark;
@@ -353,6 +372,7 @@ mod tests {
                 last_stable_offset: 10,
             }),
             records: Bytes::from_static(records),
+            aborted: Vec::new(),
         }
     }
 

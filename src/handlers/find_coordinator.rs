@@ -1,6 +1,6 @@
 //! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node, after
-//! making sure `__consumer_offsets` exists. Transaction keys: COORDINATOR_NOT_AVAILABLE
-//! until the transaction coordinator exists.
+//! making sure `__consumer_offsets` exists. Transaction keys: this node, after making sure
+//! `__transaction_state` exists.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -53,15 +53,13 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
             .with_error_code(error.code())
             .with_error_message(Some(StrBytes::from_string(message.to_string())))
     };
-    match key_type {
-        KEY_TYPE_GROUP => {}
-        KEY_TYPE_TRANSACTION => {
-            return unavailable(
-                key,
-                ResponseError::CoordinatorNotAvailable,
-                "transactions are not supported yet",
-            )
-        }
+    let ready = match key_type {
+        KEY_TYPE_GROUP => crate::coordinator::ensure_offsets_topic(&ctx.state)
+            .await
+            .map(|_| ()),
+        KEY_TYPE_TRANSACTION => crate::coordinator::txn::ensure_txn_topic(&ctx.state)
+            .await
+            .map(|_| ()),
         _ => {
             return unavailable(
                 key,
@@ -69,13 +67,13 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
                 "unknown coordinator key type",
             )
         }
-    }
-    if let Err(err) = crate::coordinator::ensure_offsets_topic(&ctx.state).await {
-        tracing::warn!(error = %err, "offsets topic unavailable");
+    };
+    if let Err(err) = ready {
+        tracing::warn!(error = %err, key_type, "coordinator topic unavailable");
         return unavailable(
             key,
             ResponseError::CoordinatorNotAvailable,
-            "the offsets topic is not available",
+            "the coordinator's internal topic is not available",
         );
     }
     let advertise = &ctx.state.config.advertise;

@@ -2,8 +2,7 @@
 //!
 //! Resolves each partition, one hop per owning shard (`partition::ops::list_offsets`).
 //! Timestamps: -2 earliest (log start), -1 latest (high watermark; for
-//! read_committed the last stable offset, the same value until transactions
-//! exist), -3 the record with the largest timestamp, -4 earliest local (= -2,
+//! read_committed the last stable offset: before the first open transaction), -3 the record with the largest timestamp, -4 earliest local (= -2,
 //! no tiered storage), -5 latest tiered (none: offset -1), otherwise the first
 //! offset whose timestamp is at or after the given one (offset -1 if none).
 //! The leader epoch is reported from v4.
@@ -43,6 +42,7 @@ pub async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOf
                     partition: partition.partition_index,
                     timestamp: partition.timestamp,
                     current_leader_epoch: partition.current_leader_epoch,
+                    read_committed: request.isolation_level == 1,
                 };
                 (owner, item)
             }));

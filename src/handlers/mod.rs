@@ -127,6 +127,15 @@ handlers! {
     list_groups => ListGroups,
     delete_groups => DeleteGroups,
     offset_delete => OffsetDelete,
+    init_producer_id => InitProducerId,
+    write_txn_markers => WriteTxnMarkers,
+    describe_producers => DescribeProducers,
+    add_partitions_to_txn => AddPartitionsToTxn,
+    add_offsets_to_txn => AddOffsetsToTxn,
+    end_txn => EndTxn,
+    txn_offset_commit => TxnOffsetCommit,
+    describe_transactions => DescribeTransactions,
+    list_transactions => ListTransactions,
 }
 
 /// Lookups over [`REGISTRY`] for the connection and ApiVersions.

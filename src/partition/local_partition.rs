@@ -6,13 +6,14 @@
 //! append time for `LogAppendTime` topics) and wakes the parked fetches; a
 //! fetch reads up to the log end (the high watermark of a single-node broker).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use ringlet_io::log::{LogConfig, PartitionLog};
 use ringlet_io::LogError;
 
+use super::producer_state::ProducerStates;
 use super::waiters::{AppendWaiters, FetchWaiter};
 
 /// What a successful append tells the producer.
@@ -32,7 +33,8 @@ pub struct Watermarks {
     pub log_start_offset: i64,
     /// High watermark: the log end on a single node.
     pub high_watermark: i64,
-    /// Last stable offset: equal to the high watermark until transactions exist.
+    /// Last stable offset: the first offset of the earliest unfinished transaction, else
+    /// the high watermark.
     pub last_stable_offset: i64,
 }
 
@@ -53,6 +55,10 @@ pub struct Partition {
     leader_epoch: Cell<i32>,
     log_append_time: Cell<bool>,
     waiters: AppendWaiters,
+    /// Idempotence and transaction state (`producer_state`); recovered on open.
+    producers: RefCell<ProducerStates>,
+    /// The offset of the last producer snapshot written (-1: none), to skip unchanged ones.
+    snapshot_offset: Cell<i64>,
 }
 
 impl Partition {
@@ -64,6 +70,8 @@ impl Partition {
             leader_epoch: Cell::new(0),
             log_append_time: Cell::new(log_append_time),
             waiters: AppendWaiters::default(),
+            producers: RefCell::new(ProducerStates::default()),
+            snapshot_offset: Cell::new(-1),
         }
     }
 
@@ -105,7 +113,10 @@ impl Partition {
         Watermarks {
             log_start_offset: self.log.log_start_offset(),
             high_watermark,
-            last_stable_offset: high_watermark,
+            last_stable_offset: self
+                .producers
+                .borrow_mut()
+                .last_stable_offset(high_watermark),
         }
     }
 
@@ -148,6 +159,16 @@ impl Partition {
     /// True when a fetch from `offset` would return data now.
     pub fn has_data_after(&self, offset: i64) -> bool {
         self.log.log_end_offset() > offset
+    }
+
+    /// The producer state; never borrow it across an await.
+    pub fn producers(&self) -> &RefCell<ProducerStates> {
+        &self.producers
+    }
+
+    /// The offset of the last producer snapshot written by this process (-1: none).
+    pub fn snapshot_offset(&self) -> &Cell<i64> {
+        &self.snapshot_offset
     }
 
     /// Parks `waiter` until the next append to this partition.

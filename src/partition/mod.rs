@@ -23,7 +23,14 @@ pub mod fetch_session;
 mod local_partition;
 pub mod lookup;
 pub mod ops;
+pub mod producer_state;
+mod producer_state_append;
+mod producer_state_recovery;
+pub mod producer_state_snapshot;
 pub mod records_check;
+pub mod txn_index;
+pub mod txn_markers;
+pub mod txn_read;
 pub mod waiters;
 
 use std::cell::{Cell, RefCell};
@@ -35,6 +42,8 @@ use std::time::Duration;
 use ringlet_io::log::{PartitionLog, RetentionRunner};
 use ringlet_io::LogError;
 use ringlet_shard::ShardId;
+
+use crate::producer_ids::ProducerIdAllocator;
 
 pub use local_partition::{Appended, Partition, PartitionSettings, Watermarks};
 use waiters::{AppendWaiters, FetchWaiter};
@@ -51,26 +60,42 @@ enum Slot {
 /// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
 pub const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
+pub use crate::config::broker::DEFAULT_PRODUCER_ID_EXPIRATION_MS;
+/// How often producers are expired and producer snapshots written (Kafka checks expiry
+/// every `producer.id.expiration.check.interval.ms`, 10 minutes; snapshots are cheap here).
+pub const PRODUCER_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The partitions one shard owns. Shard-local: lives in `ShardState`, never crosses cores.
 pub struct PartitionManager {
     data_dir: PathBuf,
     shard_id: ShardId,
     shard_count: usize,
-    partitions: RefCell<HashMap<PartitionKey, Slot>>,
+    partitions: Rc<RefCell<HashMap<PartitionKey, Slot>>>,
     retention: Rc<RetentionRunner>,
     retention_started: Cell<bool>,
+    /// Used on shard 0 only (`crate::producer_ids`).
+    producer_ids: ProducerIdAllocator,
+    /// Kafka `producer.id.expiration.ms`.
+    producer_expiration_ms: Cell<i64>,
+    /// Expires producers and writes producer snapshots periodically (started with the
+    /// first open log; dropped on close).
+    producer_maintenance: RefCell<Option<ringlet_shard::task::Task<()>>>,
 }
 
 impl PartitionManager {
     /// The manager of shard `shard_id` of `shard_count`, with logs under `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, shard_id: ShardId, shard_count: usize) -> Self {
+        let data_dir = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
+            producer_ids: ProducerIdAllocator::new(data_dir.join("meta")),
+            data_dir,
             shard_id,
             shard_count,
-            partitions: RefCell::new(HashMap::new()),
+            partitions: Rc::new(RefCell::new(HashMap::new())),
             retention: RetentionRunner::new(),
             retention_started: Cell::new(false),
+            producer_expiration_ms: Cell::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS),
+            producer_maintenance: RefCell::new(None),
         }
     }
 
@@ -82,6 +107,17 @@ impl PartitionManager {
     /// Where a partition's log lives: `data_dir/<topic>-<partition>` (Kafka's layout).
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
         partition_dir(&self.data_dir, topic, partition)
+    }
+
+    /// Sets `producer.id.expiration.ms` (from the broker config).
+    pub fn with_producer_expiration_ms(self, expiration_ms: i64) -> Self {
+        self.producer_expiration_ms.set(expiration_ms);
+        self
+    }
+
+    /// The producer-id allocator (allocates on shard 0 only: `producer_ids::next_producer_id`).
+    pub fn producer_ids(&self) -> &ProducerIdAllocator {
+        &self.producer_ids
     }
 
     /// The partition if it is open on this shard.
@@ -133,8 +169,13 @@ impl PartitionManager {
         settings: PartitionSettings,
     ) -> Result<Rc<Partition>, LogError> {
         let dir = self.partition_dir(&key.0, key.1);
-        let opened = PartitionLog::open(&dir, settings.log_config.clone()).await;
-        let result = opened.map(|log| {
+        let opened = match PartitionLog::open(&dir, settings.log_config.clone()).await {
+            Ok(log) => producer_state_recovery::recover(&log)
+                .await
+                .map(|producers| (log, producers)),
+            Err(err) => Err(err),
+        };
+        let result = opened.map(|(log, producers)| {
             self.retention.register(&log);
             let partition = Rc::new(Partition::new(
                 key.0.clone(),
@@ -142,6 +183,7 @@ impl PartitionManager {
                 log,
                 settings.log_append_time,
             ));
+            *partition.producers().borrow_mut() = producers;
             tracing::debug!(dir = %dir.display(), "opened partition log");
             partition
         });
@@ -168,10 +210,38 @@ impl PartitionManager {
         if self.retention_started.replace(true) {
             return;
         }
+        self.start_producer_maintenance();
         if let Err(err) = self.retention.spawn(RETENTION_CHECK_INTERVAL) {
             tracing::error!(shard = self.shard_id, error = %err, "cannot start retention");
             self.retention_started.set(false);
         }
+    }
+
+    fn start_producer_maintenance(&self) {
+        let partitions = Rc::clone(&self.partitions);
+        let expiration_ms = self.producer_expiration_ms.get();
+        // A short expiration is checked often enough to take effect close to on time.
+        let half_expiration = u64::try_from(expiration_ms / 2).unwrap_or(0).max(100);
+        let interval = PRODUCER_MAINTENANCE_INTERVAL.min(Duration::from_millis(half_expiration));
+        let task = ringlet_shard::task::spawn_periodic(interval, move || {
+            let open: Vec<Rc<Partition>> = partitions
+                .borrow()
+                .values()
+                .filter_map(|slot| match slot {
+                    Slot::Open(p) => Some(Rc::clone(p)),
+                    Slot::Opening(_) => None,
+                })
+                .collect();
+            async move {
+                let now = now_ms();
+                for partition in open {
+                    partition.expire_producers(now, expiration_ms);
+                    partition.store_producer_snapshot();
+                    ringlet_shard::task::yield_if_needed().await;
+                }
+            }
+        });
+        *self.producer_maintenance.borrow_mut() = Some(task);
     }
 
     /// Applies a topic's new config to its open partitions on this shard.
@@ -244,6 +314,7 @@ impl PartitionManager {
     /// Closes every open log (flushes and syncs); called once on shutdown.
     pub async fn close_all(&self) {
         self.retention.stop();
+        self.producer_maintenance.borrow_mut().take();
         let partitions: Vec<Rc<Partition>> = {
             let mut map = self.partitions.borrow_mut();
             map.drain()
@@ -254,6 +325,7 @@ impl PartitionManager {
                 .collect()
         };
         for partition in partitions {
+            partition.store_producer_snapshot();
             if let Err(err) = partition.log().close().await {
                 tracing::error!(
                     topic = partition.topic(),

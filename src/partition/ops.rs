@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use ringlet_io::LogError;
 use ringlet_protocol::record_batch::BatchError;
 
+use super::txn_index::AbortedTxn;
 use super::waiters::{join_all, race, CrossShardSignal, FetchWaiter};
 use super::{now_ms, Appended, Partition, PartitionManager, PartitionSettings, Watermarks};
 use crate::error::BrokerError;
@@ -49,7 +50,9 @@ pub trait PartitionLookup {
     fn settings(&self, topic: &str, partition: i32) -> Option<PartitionSettings>;
 }
 
-async fn partition(
+/// The partition on its owning shard, opened if needed; UNKNOWN_TOPIC_OR_PARTITION when its
+/// topic is gone.
+pub(crate) async fn partition(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     topic: &str,
@@ -105,11 +108,7 @@ pub async fn produce(
     // durable waits below overlap.
     for (position, item) in items {
         let result = match partition(manager, lookup, &item.topic, item.partition).await {
-            Ok(p) => p
-                .append(item.records, now, false)
-                .await
-                .map(|a| (p, a))
-                .map_err(storage_error),
+            Ok(p) => p.append_produced(item.records, now).await.map(|a| (p, a)),
             Err(err) => Err(err),
         };
         appended.push((position, result));
@@ -150,6 +149,8 @@ pub struct FetchItem {
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
     pub current_leader_epoch: i32,
+    /// Isolation level 1: only below the last stable offset, with aborted transactions.
+    pub read_committed: bool,
 }
 
 /// One partition's fetch answer.
@@ -159,6 +160,8 @@ pub struct Fetched {
     /// `None` when the partition could not be found.
     pub watermarks: Option<Watermarks>,
     pub records: Bytes,
+    /// read_committed: the aborted transactions overlapping `records`.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 impl Fetched {
@@ -168,6 +171,7 @@ impl Fetched {
             error: Some(err),
             watermarks: None,
             records: Bytes::new(),
+            aborted: Vec::new(),
         }
     }
 }
@@ -203,6 +207,7 @@ async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: boo
         error: None,
         watermarks: Some(watermarks),
         records: Bytes::new(),
+        aborted: Vec::new(),
     };
     if let Err(err) = check_leader_epoch(p, item.current_leader_epoch) {
         fetched.error = Some(err);
@@ -221,13 +226,26 @@ async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: boo
     if limit == 0 && !first {
         return fetched;
     }
-    match p.read(item.fetch_offset, limit).await {
-        Ok(records) if first || records.len() <= limit => fetched.records = records,
+    if item.read_committed && item.fetch_offset >= watermarks.last_stable_offset {
+        return fetched;
+    }
+    let records = match p.read(item.fetch_offset, limit).await {
+        Ok(records) if first || records.len() <= limit => records,
         Ok(records) => {
             let keep = super::fetch_budget::whole_batches_prefix_len(&records, limit);
-            fetched.records = records.slice(..keep);
+            records.slice(..keep)
         }
-        Err(err) => fetched.error = Some(storage_error(err)),
+        Err(err) => {
+            fetched.error = Some(storage_error(err));
+            return fetched;
+        }
+    };
+    if item.read_committed {
+        // The LSO as of now: the read may have raced a marker, never past it.
+        let lso = p.watermarks().last_stable_offset;
+        (fetched.records, fetched.aborted) = p.committed_view(records, item.fetch_offset, lso);
+    } else {
+        fetched.records = records;
     }
     fetched
 }
@@ -246,7 +264,12 @@ pub async fn wait_for_data(
         let Some(p) = manager.get(&item.topic, item.partition) else {
             continue;
         };
-        if p.has_data_after(item.fetch_offset) {
+        let has_data = if item.read_committed {
+            p.watermarks().last_stable_offset > item.fetch_offset
+        } else {
+            p.has_data_after(item.fetch_offset)
+        };
+        if has_data {
             return;
         }
         p.register_waiter(&waiter);
@@ -273,6 +296,8 @@ pub struct ListOffsetsItem {
     pub partition: i32,
     pub timestamp: i64,
     pub current_leader_epoch: i32,
+    /// Isolation level 1: "latest" is the last stable offset.
+    pub read_committed: bool,
 }
 
 /// Kafka's answer when no offset matches: offset -1, timestamp -1.
@@ -317,8 +342,8 @@ async fn list_offset(p: &Partition, item: &ListOffsetsItem) -> Result<OffsetFoun
     };
     let watermarks = p.watermarks();
     Ok(match item.timestamp {
-        // read_committed asks for the LSO, equal to the high watermark until transactions exist.
-        LATEST_TIMESTAMP => at(watermarks.last_stable_offset),
+        LATEST_TIMESTAMP if item.read_committed => at(watermarks.last_stable_offset),
+        LATEST_TIMESTAMP => at(watermarks.high_watermark),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => at(watermarks.log_start_offset),
         LATEST_TIERED_TIMESTAMP => OffsetFound::NONE,
         MAX_TIMESTAMP => match p.log().max_timestamp() {

@@ -85,6 +85,10 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
         let _ = runtime.stop();
         return Err(BrokerError::Startup(failure));
     }
+    // Transaction recovery needs every shard up (markers cross shards): started after.
+    handle.invoke_on_all_blocking(|state| async move {
+        crate::coordinator::txn::start(&state);
+    });
     tracing::info!(
         "ringlet listening on {} ({} shards)",
         config.listen,

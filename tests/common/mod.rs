@@ -55,17 +55,30 @@ impl Broker {
     /// Starts a broker on `data_dir` (created if missing), writing its output under `log_dir`.
     /// Restart tests call this again with the same `data_dir` after stopping the first broker.
     pub fn start_in(data_dir: &Path, log_dir: &Path) -> Broker {
+        let port = free_port();
+        Broker::start_advertising(data_dir, log_dir, port, port)
+    }
+
+    /// As [`Broker::start_in`], listening on `port` and advertising `advertise_port` in
+    /// metadata (e.g. a forwarding port in the test that outlives broker restarts, so clients
+    /// keep one address across them).
+    pub fn start_advertising(
+        data_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        advertise_port: u16,
+    ) -> Broker {
         std::fs::create_dir_all(data_dir).expect("create broker data directory");
         std::fs::create_dir_all(log_dir).expect("create broker log directory");
-        let port = free_port();
         let log_path = unused_log_path(log_dir);
         let log = File::create(&log_path).expect("create broker log file");
         let address = format!("127.0.0.1:{port}");
+        let advertise = format!("127.0.0.1:{advertise_port}");
         let child = Command::new(env!("CARGO_BIN_EXE_ringlet"))
             .arg("start")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", &address, "--advertise", &address])
+            .args(["--listen", &address, "--advertise", &advertise])
             .args(["--shards", &TEST_SHARDS.to_string()])
             .env(
                 "RUST_LOG",

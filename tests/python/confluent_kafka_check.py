@@ -33,7 +33,7 @@ def create_topic(admin, topic):
 
 def produce(bootstrap, topic, base_ts):
     producer = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                            "error_cb": error_cb})
+                            "enable.idempotence": True, "error_cb": error_cb})
     deliveries, failures = {}, []
 
     def on_delivery(index):

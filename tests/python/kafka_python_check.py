@@ -26,10 +26,9 @@ def create_topic(admin, topic):
 
 
 def produce(bootstrap, topic, base_ts):
-    # kafka-python 3 turns idempotence on by default, which needs InitProducerId: that is the
-    # exactly-once issue, not built yet. Until it is, this check asks for plain acks=all.
+    # kafka-python 3 turns idempotence on by default (InitProducerId, sequence numbers): kept on.
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, delivery_timeout_ms=300000,
-                             request_timeout_ms=120000, enable_idempotence=False)
+                             request_timeout_ms=120000, enable_idempotence=True)
     futures = []
     for index in range(MESSAGES):
         key, value, headers, ts = checklib.expected(index, CLIENT, base_ts)
@@ -40,7 +39,7 @@ def produce(bootstrap, topic, base_ts):
         metadata = future.get(timeout=checklib.WAIT_SECONDS)
         deliveries[index] = (metadata.partition, metadata.offset)
     producer.close()
-    check(True, f"{CLIENT}: {MESSAGES} sends acknowledged with acks=all")
+    check(True, f"{CLIENT}: {MESSAGES} idempotent sends acknowledged with acks=all")
     return deliveries
 
 

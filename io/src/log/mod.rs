@@ -312,6 +312,12 @@ impl PartitionLog {
         self.inner.state.borrow().visible_end
     }
 
+    /// The offset the next append gets: includes queued appends not yet readable. Producer
+    /// state (idempotence, transactions) records a batch's offsets before awaiting its append.
+    pub fn next_offset(&self) -> i64 {
+        self.inner.state.borrow().next_offset
+    }
+
     /// Offsets below this are on stable storage.
     pub fn durable_end_offset(&self) -> i64 {
         self.inner.state.borrow().durable_end

@@ -1,0 +1,129 @@
+//! Rebuilding a partition's producer state when its log opens, and keeping snapshots.
+//!
+//! Recovery = the snapshot (if usable and not beyond the recovered log end) + a replay of
+//! the batch headers from the snapshot offset (or the log start) to the log end: data
+//! batches with a producer id update their producer as an append would (no checks, like
+//! Kafka's replay), control batches end transactions. After a kill -9 the snapshot may be
+//! old or missing; the replay covers the rest, so the state always matches the log.
+
+use std::rc::Rc;
+
+use ringlet_io::log::PartitionLog;
+use ringlet_io::LogError;
+use ringlet_protocol::record_batch::{parse_header, split_batches};
+
+use super::producer_state::{IncomingBatch, ProducerStates};
+use super::producer_state_snapshot as snapshot;
+use super::txn_markers::parse_marker;
+use super::Partition;
+
+/// Bytes read per step of the replay.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// The producer state of `log` as of its end.
+pub async fn recover(log: &Rc<PartitionLog>) -> Result<ProducerStates, LogError> {
+    let log_start = log.log_start_offset();
+    let log_end = log.log_end_offset();
+    let (mut offset, mut states) = match snapshot::load(log.dir()) {
+        Some((offset, states)) if offset <= log_end => (offset.max(log_start), states),
+        Some((offset, _)) => {
+            tracing::info!(
+                dir = %log.dir().display(),
+                offset,
+                log_end,
+                "producer snapshot is beyond the log end; replaying the whole log"
+            );
+            (log_start, ProducerStates::default())
+        }
+        None => (log_start, ProducerStates::default()),
+    };
+    let replay_from = offset;
+    while offset < log_end {
+        let read = log.read(offset, REPLAY_READ_BYTES).await?;
+        if read.data.is_empty() || read.next_offset <= offset {
+            break;
+        }
+        replay(&mut states, &read.data);
+        offset = read.next_offset;
+    }
+    states.forget_below(log_start);
+    tracing::debug!(
+        dir = %log.dir().display(),
+        replay_from,
+        log_end,
+        "producer state recovered"
+    );
+    Ok(states)
+}
+
+/// Applies the headers of whole batches in `data` to `states`.
+fn replay(states: &mut ProducerStates, data: &[u8]) {
+    let Ok(ranges) = split_batches(data) else {
+        tracing::warn!("producer state replay: unreadable batches skipped");
+        return;
+    };
+    for range in ranges {
+        let batch = &data[range];
+        let Ok(header) = parse_header(batch) else {
+            continue;
+        };
+        if header.producer_id < 0 {
+            continue;
+        }
+        if header.is_control() {
+            if let Some((commit, coordinator_epoch)) = parse_marker(&header, batch) {
+                states.apply_marker(
+                    header.producer_id,
+                    header.producer_epoch,
+                    commit,
+                    coordinator_epoch,
+                    header.base_offset,
+                    header.max_timestamp,
+                );
+            }
+        } else if let Some(incoming) = IncomingBatch::from_header(&header) {
+            states.apply(&incoming, header.base_offset);
+        }
+    }
+}
+
+impl Partition {
+    /// Writes this partition's producer snapshot as of the log's next offset (skipped when
+    /// no producer ever wrote here, or nothing was appended since the last one).
+    pub fn store_producer_snapshot(&self) {
+        let states = self.producers().borrow();
+        if states.entries().next().is_none() && states.aborted().entries().is_empty() {
+            return;
+        }
+        let offset = self.log().next_offset();
+        if offset == self.snapshot_offset().get() {
+            return;
+        }
+        match snapshot::store(self.log().dir(), &states, offset) {
+            Ok(()) => self.snapshot_offset().set(offset),
+            Err(err) => tracing::warn!(
+                topic = self.topic(),
+                partition = self.index(),
+                error = %err,
+                "cannot write producer snapshot"
+            ),
+        }
+    }
+
+    /// Forgets expired producers (`producer.id.expiration.ms`) and aborted-index entries
+    /// below the log start.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        let log_start = self.log().log_start_offset();
+        let mut states = self.producers().borrow_mut();
+        let expired = states.expire(now_ms, expiration_ms);
+        states.forget_below(log_start);
+        if expired > 0 {
+            tracing::debug!(
+                topic = self.topic(),
+                partition = self.index(),
+                expired,
+                "expired producers"
+            );
+        }
+    }
+}
