@@ -71,7 +71,10 @@ fn rdkafka_100k_keyed_messages_with_headers_round_trip() {
         .as_millis() as i64;
     let base_timestamp_ms = now_ms - 2 * MESSAGES as i64;
 
-    let (producer, context) = recording_producer(&bootstrap, &[]);
+    // Idempotence on (librdkafka's and Kafka's default since 3.0): without it a client that
+    // retries a request while later ones are in flight may reorder them, in Kafka too; with it
+    // the broker must keep send order or refuse with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    let (producer, context) = recording_producer(&bootstrap, &[("enable.idempotence", "true")]);
     for index in 0..MESSAGES {
         let expected = expected_message(index, base_timestamp_ms);
         let record = BaseRecord::with_opaque_to(&topic, index)
