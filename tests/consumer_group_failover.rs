@@ -23,14 +23,12 @@ use std::time::Duration;
 
 use common::group_events::{check_handovers, now_us, reap, Kind, Timeline};
 use common::kafka::{
-    base_config, create_topic, flush_and_check_all_acked, recording_producer, send_with_retry,
-    CLIENT_TIMEOUT,
+    base_config, create_topic, high_watermarks, numbered_payloads, produce_numbered,
 };
 use common::scripts::{python, repo_root};
 use common::{unique_topic, wait_for, Broker};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::producer::BaseRecord;
 use rdkafka::ClientContext;
 
 const PARTITIONS: i32 = 12;
@@ -44,34 +42,6 @@ fn coordinator_env() {
         std::env::set_var("RINGLET_OFFSETS_TOPIC_NUM_PARTITIONS", "4");
         std::env::set_var("RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS", "0");
     });
-}
-
-fn produce(bootstrap: &str, topic: &str, count: usize) {
-    let (producer, context) = recording_producer(bootstrap, &[]);
-    for index in 0..count {
-        let payload = index.to_string();
-        let record = BaseRecord::with_opaque_to(topic, index)
-            .payload(payload.as_bytes())
-            .key(payload.as_bytes());
-        send_with_retry(&producer, record);
-    }
-    flush_and_check_all_acked(&producer, &context, count);
-}
-
-fn ends(bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = base_config(bootstrap).create().expect("client");
-    (0..PARTITIONS)
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
-                .expect("watermarks");
-            (p, high)
-        })
-        .collect()
-}
-
-fn expected_payloads(count: usize) -> BTreeSet<String> {
-    (0..count).map(|i| i.to_string()).collect()
 }
 
 /// Records an in-process member's rebalances in the timeline.
@@ -212,7 +182,7 @@ fn clean_close_and_killed_member_lose_nothing_and_redeliver_from_the_last_commit
     let topic = unique_topic("failover");
     let messages = 600;
     create_topic(&bootstrap, &topic, PARTITIONS);
-    produce(&bootstrap, &topic, messages);
+    produce_numbered(&bootstrap, &topic, messages);
     let timeline = Timeline::default();
     let delay = Duration::from_millis(20);
     let group = "g-failover";
@@ -242,7 +212,7 @@ fn clean_close_and_killed_member_lose_nothing_and_redeliver_from_the_last_commit
     reap(victim, victim_reader);
 
     wait_for("every message consumed", GROUP_TIMEOUT, || {
-        (timeline.payloads() == expected_payloads(messages)).then_some(())
+        (timeline.payloads() == numbered_payloads(messages)).then_some(())
     });
     survivor.close();
 
@@ -252,7 +222,11 @@ fn clean_close_and_killed_member_lose_nothing_and_redeliver_from_the_last_commit
         "the survivor took over partitions: victim had {victim_partitions:?}, leaver \
          {leaver_partitions:?}, survivor consumed {moved:?} after the kill"
     );
-    assert_no_violations(&timeline, &ends(&bootstrap, &topic), &["victim"]);
+    assert_no_violations(
+        &timeline,
+        &high_watermarks(&bootstrap, &topic, PARTITIONS),
+        &["victim"],
+    );
 }
 
 #[test]
@@ -263,7 +237,7 @@ fn cooperative_sticky_members_keep_their_partitions_when_one_joins() {
     let topic = unique_topic("cooperative");
     let messages = 600;
     create_topic(&bootstrap, &topic, PARTITIONS);
-    produce(&bootstrap, &topic, messages);
+    produce_numbered(&bootstrap, &topic, messages);
     let timeline = Timeline::default();
     let delay = Duration::from_millis(10);
     let start = |member: &str| {
@@ -284,7 +258,7 @@ fn cooperative_sticky_members_keep_their_partitions_when_one_joins() {
         (timeline.delivered_by("third") >= 5).then_some(())
     });
     wait_for("every message consumed", GROUP_TIMEOUT, || {
-        (timeline.payloads() == expected_payloads(messages)).then_some(())
+        (timeline.payloads() == numbered_payloads(messages)).then_some(())
     });
     let closing_at = now_us();
     for member in [first, second, third] {
@@ -329,7 +303,11 @@ fn cooperative_sticky_members_keep_their_partitions_when_one_joins() {
         revoked_after_join.len() < PARTITIONS as usize,
         "not everything was revoked (that would be eager): {revoked_after_join:?}"
     );
-    assert_no_violations(&timeline, &ends(&bootstrap, &topic), &[]);
+    assert_no_violations(
+        &timeline,
+        &high_watermarks(&bootstrap, &topic, PARTITIONS),
+        &[],
+    );
 }
 
 /// Two member processes of one Python client share the topic, consume everything, and
@@ -341,7 +319,7 @@ fn python_group_consumes_everything(client: &str) {
     let topic = unique_topic(&format!("group-{client}"));
     let messages = 300;
     create_topic(&bootstrap, &topic, PARTITIONS);
-    produce(&bootstrap, &topic, messages);
+    produce_numbered(&bootstrap, &topic, messages);
     let timeline = Timeline::default();
     let group = format!("g-{client}");
     let args = ["--client", client, "--delay-ms", "10", "--idle-exit-s", "4"];
@@ -353,7 +331,7 @@ fn python_group_consumes_everything(client: &str) {
         let status = reap(child, reader);
         assert!(status.success(), "{client} member exited with {status}");
     }
-    assert_eq!(timeline.payloads(), expected_payloads(messages));
+    assert_eq!(timeline.payloads(), numbered_payloads(messages));
     for member in ["one", "two"] {
         assert!(
             timeline
@@ -363,7 +341,11 @@ fn python_group_consumes_everything(client: &str) {
             "{client} member {member} was assigned partitions"
         );
     }
-    assert_no_violations(&timeline, &ends(&bootstrap, &topic), &[]);
+    assert_no_violations(
+        &timeline,
+        &high_watermarks(&bootstrap, &topic, PARTITIONS),
+        &[],
+    );
 }
 
 #[test]

@@ -15,13 +15,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::kafka::{
-    base_config, create_topic, flush_and_check_all_acked, recording_producer, send_with_retry,
-    CLIENT_TIMEOUT,
+    base_config, create_topic, high_watermarks, numbered_payloads, produce_numbered, CLIENT_TIMEOUT,
 };
 use common::{unique_topic, wait_for, Broker};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::producer::BaseRecord;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 12;
@@ -37,18 +35,6 @@ fn coordinator_env() {
         std::env::set_var("RINGLET_OFFSETS_TOPIC_NUM_PARTITIONS", "8");
         std::env::set_var("RINGLET_GROUP_INITIAL_REBALANCE_DELAY_MS", "0");
     });
-}
-
-fn produce(bootstrap: &str, topic: &str, count: usize) {
-    let (producer, context) = recording_producer(bootstrap, &[]);
-    for index in 0..count {
-        let payload = index.to_string();
-        let record = BaseRecord::with_opaque_to(topic, index)
-            .payload(payload.as_bytes())
-            .key(payload.as_bytes());
-        send_with_retry(&producer, record);
-    }
-    flush_and_check_all_acked(&producer, &context, count);
 }
 
 /// Who owns which partition right now, plus every violation seen.
@@ -187,24 +173,8 @@ fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
-fn expected_ends(bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = base_config(bootstrap).create().expect("create client");
-    (0..PARTITIONS)
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
-                .expect("watermarks");
-            (p, high)
-        })
-        .collect()
-}
-
 fn all_payloads(consumed: &Consumed) -> BTreeSet<String> {
     consumed.records.lock().unwrap().values().cloned().collect()
-}
-
-fn expected_payloads(count: usize) -> BTreeSet<String> {
-    (0..count).map(|i| i.to_string()).collect()
 }
 
 #[test]
@@ -214,7 +184,7 @@ fn three_members_split_partitions_consume_everything_and_commit() {
     let bootstrap = broker.bootstrap();
     let topic = unique_topic("groups");
     create_topic(&bootstrap, &topic, PARTITIONS);
-    produce(&bootstrap, &topic, MESSAGES);
+    produce_numbered(&bootstrap, &topic, MESSAGES);
 
     let ownership = Arc::new(Ownership::default());
     let consumed = Arc::new(Consumed::default());
@@ -227,9 +197,9 @@ fn three_members_split_partitions_consume_everything_and_commit() {
         })
         .collect();
     wait_for("every message consumed", GROUP_TIMEOUT, || {
-        (all_payloads(&consumed) == expected_payloads(MESSAGES)).then_some(())
+        (all_payloads(&consumed) == numbered_payloads(MESSAGES)).then_some(())
     });
-    let ends = expected_ends(&bootstrap, &topic);
+    let ends = high_watermarks(&bootstrap, &topic, PARTITIONS);
     wait_for(
         "every partition committed at its end",
         GROUP_TIMEOUT,
@@ -262,7 +232,7 @@ fn committed_offsets_and_group_survive_restart_and_groups_are_independent() {
     let bootstrap = broker.bootstrap();
     let topic = unique_topic("restart");
     create_topic(&bootstrap, &topic, PARTITIONS);
-    produce(&bootstrap, &topic, MESSAGES);
+    produce_numbered(&bootstrap, &topic, MESSAGES);
 
     // Group "first" consumes everything; group "second" independently consumes it all too.
     for group in ["first", "second"] {
@@ -273,19 +243,19 @@ fn committed_offsets_and_group_survive_restart_and_groups_are_independent() {
         consumer.subscribe(&[&topic]).expect("subscribe");
         let handle = run_member(consumer, consumed.clone(), stop.clone());
         wait_for("group consumed everything", GROUP_TIMEOUT, || {
-            (all_payloads(&consumed) == expected_payloads(MESSAGES)).then_some(())
+            (all_payloads(&consumed) == numbered_payloads(MESSAGES)).then_some(())
         });
         stop.store(true, Ordering::Relaxed);
         let consumer = handle.join().expect("member thread");
         consumer.close_queue().ok();
         drop(consumer);
     }
-    let ends = expected_ends(&bootstrap, &topic);
+    let ends = high_watermarks(&bootstrap, &topic, PARTITIONS);
     assert_eq!(committed(&bootstrap, "first", &topic), ends);
     assert_eq!(committed(&bootstrap, "second", &topic), ends);
 
     // More messages, then a restart.
-    produce(&bootstrap, &topic, 120);
+    produce_numbered(&bootstrap, &topic, 120);
     broker.stop_graceful();
     drop(broker);
     let broker = Broker::start_in(&data_dir, &dir.path().join("logs"));

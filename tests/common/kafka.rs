@@ -2,7 +2,7 @@
 //! admin API, a producer that records every delivery report, and an assigned consumer (no
 //! consumer group: the broker does not serve groups yet) that reads partitions to a target.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -276,4 +276,36 @@ pub fn header_pairs(message: &OwnedMessage) -> Vec<(String, Option<Vec<u8>>)> {
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
             .collect(),
     }
+}
+
+/// Produces `count` records whose key and payload are their index ("0", "1", ...), acks=all,
+/// and checks every one was acknowledged.
+pub fn produce_numbered(bootstrap: &str, topic: &str, count: usize) {
+    let (producer, context) = recording_producer(bootstrap, &[]);
+    for index in 0..count {
+        let payload = index.to_string();
+        let record = rdkafka::producer::BaseRecord::with_opaque_to(topic, index)
+            .payload(payload.as_bytes())
+            .key(payload.as_bytes());
+        send_with_retry(&producer, record);
+    }
+    flush_and_check_all_acked(&producer, &context, count);
+}
+
+/// The payloads [`produce_numbered`] wrote.
+pub fn numbered_payloads(count: usize) -> BTreeSet<String> {
+    (0..count).map(|i| i.to_string()).collect()
+}
+
+/// Partition -> high watermark, for partitions `0..partitions` of `topic`.
+pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = base_config(bootstrap).create().expect("create client");
+    (0..partitions)
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
+                .expect("watermarks");
+            (p, high)
+        })
+        .collect()
 }
