@@ -55,38 +55,47 @@ fn rebalance_seconds(bootstrap: &str, topic: &str, group: &str, members: usize) 
     }
 }
 
-fn commits_per_second(bootstrap: &str, topic: &str, threads: usize) -> f64 {
+/// Runs `worker(thread index, stop, count)` on `threads` threads; after a 1 s warm-up
+/// (coordinator lookup, partition load, connections) counts completions for MEASURE.
+fn completions_per_second<W>(threads: usize, worker: W) -> f64
+where
+    W: Fn(usize, &AtomicBool, &AtomicU64) + Send + Sync + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let worker = Arc::new(worker);
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
-            let (stop, count) = (stop.clone(), count.clone());
-            std::thread::spawn(move || {
-                let c = consumer(&bootstrap, &format!("bench-commit-{t}"));
-                let mut offset = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    offset += 1;
-                    let mut list = TopicPartitionList::new();
-                    list.add_partition_offset(&topic, 0, Offset::Offset(offset))
-                        .expect("offset");
-                    if c.commit(&list, CommitMode::Sync).is_ok() {
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
+            let (stop, count, worker) = (stop.clone(), count.clone(), worker.clone());
+            std::thread::spawn(move || worker(t, &stop, &count))
         })
         .collect();
-    // Warm up (coordinator lookup, partition load) before counting.
     std::thread::sleep(Duration::from_secs(1));
     let before = count.load(Ordering::Relaxed);
     std::thread::sleep(MEASURE);
     let after = count.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     for h in handles {
-        h.join().expect("commit thread");
+        h.join().expect("worker thread");
     }
     (after - before) as f64 / MEASURE.as_secs_f64()
+}
+
+fn commits_per_second(bootstrap: &str, topic: &str, threads: usize) -> f64 {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    completions_per_second(threads, move |t, stop, count| {
+        let c = consumer(&bootstrap, &format!("bench-commit-{t}"));
+        let mut offset = 0;
+        while !stop.load(Ordering::Relaxed) {
+            offset += 1;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, 0, Offset::Offset(offset))
+                .expect("offset");
+            if c.commit(&list, CommitMode::Sync).is_ok() {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
 }
 
 /// Counts acknowledged deliveries.
@@ -107,43 +116,27 @@ impl ProducerContext for Acks {
 /// for its acknowledgement before the next): the same durable append path as a commit.
 /// Polls in 1 ms steps; `flush` would poll in 100 ms steps and measure the client instead.
 fn sync_produces_per_second(bootstrap: &str, topic: &str, threads: usize) -> f64 {
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
-            let (stop, count) = (stop.clone(), count.clone());
-            std::thread::spawn(move || {
-                let acked = Arc::new(AtomicU64::new(0));
-                let producer: BaseProducer<Acks> = base_config(&bootstrap)
-                    .set("acks", "all")
-                    .set("linger.ms", "0")
-                    .create_with_context(Acks(acked.clone()))
-                    .expect("producer");
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let record = BaseRecord::<[u8], [u8]>::to(&topic)
-                        .payload(b"x")
-                        .partition(t as i32 % 12);
-                    producer.send(record).map_err(|(e, _)| e).expect("send");
-                    sent += 1;
-                    while acked.load(Ordering::Relaxed) < sent && !stop.load(Ordering::Relaxed) {
-                        producer.poll(Duration::from_millis(1));
-                    }
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(1));
-    let before = count.load(Ordering::Relaxed);
-    std::thread::sleep(MEASURE);
-    let after = count.load(Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        h.join().expect("produce thread");
-    }
-    (after - before) as f64 / MEASURE.as_secs_f64()
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    completions_per_second(threads, move |t, stop, count| {
+        let acked = Arc::new(AtomicU64::new(0));
+        let producer: BaseProducer<Acks> = base_config(&bootstrap)
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .create_with_context(Acks(acked.clone()))
+            .expect("producer");
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let record = BaseRecord::<[u8], [u8]>::to(&topic)
+                .payload(b"x")
+                .partition(t as i32 % 12);
+            producer.send(record).map_err(|(e, _)| e).expect("send");
+            sent += 1;
+            while acked.load(Ordering::Relaxed) < sent && !stop.load(Ordering::Relaxed) {
+                producer.poll(Duration::from_millis(1));
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    })
 }
 
 #[test]
