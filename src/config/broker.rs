@@ -194,7 +194,8 @@ impl BrokerConfig {
     }
 }
 
-fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
+/// Flag or environment (merged by clap) over the file over the default.
+pub(crate) fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
     flag_or_env.or(file).unwrap_or(default)
 }
 

@@ -15,6 +15,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::group::GroupConfig;
+use crate::config::broker::pick;
 use crate::error::BrokerError;
 
 /// Kafka's `offsets.topic.num.partitions`.
@@ -89,27 +90,28 @@ impl CoordinatorConfig {
             .offsets_retention_minutes
             .or(file.offsets_retention_minutes);
         let config = CoordinatorConfig {
-            offsets_topic_partitions: args
-                .offsets_topic_num_partitions
-                .or(file.offsets_topic_num_partitions)
-                .unwrap_or(defaults.offsets_topic_partitions),
+            offsets_topic_partitions: pick(
+                args.offsets_topic_num_partitions,
+                file.offsets_topic_num_partitions,
+                defaults.offsets_topic_partitions,
+            ),
             group: GroupConfig {
-                min_session_timeout_ms: args
-                    .group_min_session_timeout_ms
-                    .or(file.group_min_session_timeout_ms)
-                    .unwrap_or(group.min_session_timeout_ms),
-                max_session_timeout_ms: args
-                    .group_max_session_timeout_ms
-                    .or(file.group_max_session_timeout_ms)
-                    .unwrap_or(group.max_session_timeout_ms),
-                initial_rebalance_delay_ms: args
-                    .group_initial_rebalance_delay_ms
-                    .or(file.group_initial_rebalance_delay_ms)
-                    .unwrap_or(group.initial_rebalance_delay_ms),
-                max_size: args
-                    .group_max_size
-                    .or(file.group_max_size)
-                    .unwrap_or(group.max_size),
+                min_session_timeout_ms: pick(
+                    args.group_min_session_timeout_ms,
+                    file.group_min_session_timeout_ms,
+                    group.min_session_timeout_ms,
+                ),
+                max_session_timeout_ms: pick(
+                    args.group_max_session_timeout_ms,
+                    file.group_max_session_timeout_ms,
+                    group.max_session_timeout_ms,
+                ),
+                initial_rebalance_delay_ms: pick(
+                    args.group_initial_rebalance_delay_ms,
+                    file.group_initial_rebalance_delay_ms,
+                    group.initial_rebalance_delay_ms,
+                ),
+                max_size: pick(args.group_max_size, file.group_max_size, group.max_size),
                 offsets_retention_ms: minutes
                     .map_or(group.offsets_retention_ms, |m| m.saturating_mul(60_000)),
                 ..group.clone()
