@@ -89,4 +89,9 @@ pub struct StartArgs {
     /// after its last write (Kafka `producer.id.expiration.ms`) [default: 86400000].
     #[arg(long, env = "RINGLET_PRODUCER_ID_EXPIRATION_MS", value_name = "MS")]
     pub producer_id_expiration_ms: Option<i64>,
+
+    /// Bytes of recently written record batches each shard keeps in memory for fetches
+    /// (shared by the shard's partitions; least recently written go first) [default: 268435456].
+    #[arg(long, env = "RINGLET_LOG_CACHE_BYTES_PER_SHARD", value_name = "BYTES")]
+    pub log_cache_bytes_per_shard: Option<usize>,
 }

@@ -51,6 +51,8 @@ pub struct BrokerConfig {
     /// Group coordinator settings (`[groups]` in the file).
     pub coordinator: CoordinatorConfig,
     pub producer_id_expiration_ms: i64,
+    /// Budget of each shard's batch caches (`ringlet_io::log::set_shard_cache_budget_bytes`).
+    pub log_cache_bytes_per_shard: usize,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -70,6 +72,7 @@ pub struct FileConfig {
     pub max_in_flight_per_connection: Option<usize>,
     pub groups: Option<CoordinatorArgs>,
     pub producer_id_expiration_ms: Option<i64>,
+    pub log_cache_bytes_per_shard: Option<usize>,
 }
 
 impl FileConfig {
@@ -141,6 +144,11 @@ impl BrokerConfig {
                 args.producer_id_expiration_ms,
                 file.producer_id_expiration_ms,
                 DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            ),
+            log_cache_bytes_per_shard: pick(
+                args.log_cache_bytes_per_shard,
+                file.log_cache_bytes_per_shard,
+                ringlet_io::log::DEFAULT_SHARD_CACHE_BUDGET_BYTES,
             ),
         };
         config.validate()?;
@@ -307,6 +315,18 @@ mod tests {
         assert_eq!(config.coordinator.group.initial_rebalance_delay_ms, 0);
         assert_eq!(config.coordinator.group.max_size, 5, "flag wins over file");
         assert!(FileConfig::parse("[groups]\ngroup_max_sise = 9\n").is_err());
+    }
+
+    #[test]
+    fn log_cache_budget_comes_from_the_flag_or_the_file() {
+        let default = BrokerConfig::resolve(&args(&[]), &FileConfig::default()).unwrap();
+        assert_eq!(default.log_cache_bytes_per_shard, 256 << 20);
+        let file = FileConfig::parse("log_cache_bytes_per_shard = 1000\n").unwrap();
+        let from_file = BrokerConfig::resolve(&args(&[]), &file).unwrap();
+        assert_eq!(from_file.log_cache_bytes_per_shard, 1000);
+        let argv = ["--log-cache-bytes-per-shard", "0"];
+        let from_flag = BrokerConfig::resolve(&args(&argv), &file).unwrap();
+        assert_eq!(from_flag.log_cache_bytes_per_shard, 0, "flag wins over file");
     }
 
     #[test]

@@ -167,6 +167,7 @@ mod tests {
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
             coordinator: Default::default(),
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            log_cache_bytes_per_shard: ringlet_io::log::DEFAULT_SHARD_CACHE_BUDGET_BYTES,
         }
     }
 

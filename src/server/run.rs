@@ -64,6 +64,8 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     let runtime = Runtime::start(runtime_config, move |ctx| {
         let setup = setup.clone();
         async move {
+            // The budget is per shard (thread-local in the io crate): set it on each shard.
+            ringlet_io::log::set_shard_cache_budget_bytes(setup.config.log_cache_bytes_per_shard);
             let state = ShardState::new(ctx.shard_id, ctx.shard_count, ctx.bus, &setup);
             Ok::<_, BrokerError>(state)
         }
