@@ -326,7 +326,10 @@ mod tests {
         assert_eq!(from_file.log_cache_bytes_per_shard, 1000);
         let argv = ["--log-cache-bytes-per-shard", "0"];
         let from_flag = BrokerConfig::resolve(&args(&argv), &file).unwrap();
-        assert_eq!(from_flag.log_cache_bytes_per_shard, 0, "flag wins over file");
+        assert_eq!(
+            from_flag.log_cache_bytes_per_shard, 0,
+            "flag wins over file"
+        );
     }
 
     #[test]
