@@ -56,11 +56,23 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// Creates `topic` with `partitions` partitions (replication 1) and waits until metadata shows
 /// every partition with a leader.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    create_replicated_topic(bootstrap, topic, partitions, 1);
+}
+
+/// Creates `topic` with `partitions` partitions of `replication_factor` replicas and waits until
+/// metadata shows every partition with a leader.
+pub fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+) {
     let admin: AdminClient<DefaultClientContext> = base_config(bootstrap)
         .create()
         .expect("create admin client");
     let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let replication = TopicReplication::Fixed(replication_factor);
+    let new_topic = NewTopic::new(topic, partitions, replication);
     let results = block_on(admin.create_topics([&new_topic], &options))
         .unwrap_or_else(|err| panic!("CreateTopics {topic} failed: {err}"));
     for result in results {
@@ -308,4 +320,52 @@ pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMa
             (p, high)
         })
         .collect()
+}
+
+/// Reads partitions `0..partitions` of `topic` from the beginning up to their high watermarks
+/// at the time of the call (control batches, which take offsets but are never delivered, count
+/// through the consumer's position); returns the records by partition in the order consumed.
+pub fn consume_to_high_watermarks(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> HashMap<i32, Vec<OwnedMessage>> {
+    let targets = high_watermarks(bootstrap, topic, partitions);
+    let consumer = assigned_consumer(bootstrap);
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("add partition to assignment");
+    }
+    consumer.assign(&assignment).expect("assign partitions");
+    let mut by_partition: HashMap<i32, Vec<OwnedMessage>> = HashMap::new();
+    let mut last_progress = Instant::now();
+    loop {
+        let positions = consumer.position().expect("consumer positions");
+        let done = targets.iter().all(|(partition, high)| {
+            let at = positions
+                .find_partition(topic, *partition)
+                .and_then(|tp| tp.offset().to_raw())
+                .unwrap_or(-1);
+            *high == 0 || at >= *high
+        });
+        if done {
+            return by_partition;
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                by_partition
+                    .entry(message.partition())
+                    .or_default()
+                    .push(message.detach());
+                last_progress = Instant::now();
+            }
+            Some(Err(err)) => panic!("consumer error reading {topic}: {err}"),
+            None => assert!(
+                last_progress.elapsed() < CONSUME_STALL_TIMEOUT,
+                "consumer stalled reading {topic} to {targets:?}; at {positions:?}"
+            ),
+        }
+    }
 }

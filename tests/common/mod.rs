@@ -7,6 +7,7 @@
 //! (the machines running CI are small and loaded; the deadlines only turn a hang into a failure).
 #![allow(dead_code)] // each test binary compiles this module and uses a different part of it
 
+pub mod cluster;
 pub mod group_events;
 pub mod kafka;
 pub mod scripts;
@@ -68,6 +69,18 @@ impl Broker {
         port: u16,
         advertise_port: u16,
     ) -> Broker {
+        Broker::start_with_args(data_dir, log_dir, port, advertise_port, &[])
+    }
+
+    /// As [`Broker::start_advertising`], with more `ringlet start` arguments (cluster tests:
+    /// `--node-id`, `--rpc-listen`, `--seeds`).
+    pub fn start_with_args(
+        data_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        advertise_port: u16,
+        extra_args: &[String],
+    ) -> Broker {
         std::fs::create_dir_all(data_dir).expect("create broker data directory");
         std::fs::create_dir_all(log_dir).expect("create broker log directory");
         let log_path = unused_log_path(log_dir);
@@ -80,6 +93,7 @@ impl Broker {
             .arg(data_dir)
             .args(["--listen", &address, "--advertise", &advertise])
             .args(["--shards", &TEST_SHARDS.to_string()])
+            .args(extra_args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

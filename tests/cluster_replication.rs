@@ -1,0 +1,177 @@
+//! Issue #6, scenarios 1-3, against three real broker processes on 127.0.0.1:
+//! 1. librdkafka produces acks=all to an RF=3 topic while the leader of partition 0 is killed
+//!    with SIGKILL mid-stream: every acknowledged message is read back afterwards at the offset
+//!    it was acknowledged with, and per partition the producer's order holds.
+//! 2. The killed broker restarts, catches up and is back in every partition's ISR; then another
+//!    broker is killed and everything acknowledged is still there (the restarted replica is part
+//!    of the majority that holds it).
+//! 3. The controller leader is killed: another node becomes controller and topic creation works.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use common::cluster::{Cluster, CLUSTER_TIMEOUT};
+use common::kafka::{
+    consume_to_high_watermarks, create_replicated_topic, recording_producer, send_with_retry,
+    Delivery,
+};
+use common::{unique_topic, wait_for};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+const PARTITIONS: i32 = 3;
+const REPLICATION: i32 = 3;
+/// Messages sent before the kill, and again after it.
+const MESSAGES_PER_PHASE: usize = 1500;
+
+#[test]
+fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
+    let mut cluster = Cluster::start(3);
+    let topic = unique_topic("rf3");
+    create_replicated_topic(&cluster.bootstrap(), &topic, PARTITIONS, REPLICATION);
+    for partition in 0..PARTITIONS {
+        cluster.wait_for_partition(&topic, partition, |isr| isr.len() == 3);
+    }
+    // One in-flight request per connection: retries after the failover cannot reorder.
+    let settings = [
+        ("max.in.flight.requests.per.connection", "1"),
+        ("message.timeout.ms", "120000"),
+        ("linger.ms", "2"),
+    ];
+    let (producer, context) = recording_producer(&cluster.bootstrap(), &settings);
+
+    send_numbered(&producer, &topic, 0..MESSAGES_PER_PHASE);
+    wait_for("some acknowledgements before the kill", CLUSTER_TIMEOUT, || {
+        producer.poll(Duration::from_millis(10));
+        (context.snapshot().len() > MESSAGES_PER_PHASE / 3).then_some(())
+    });
+    let victim = cluster.wait_for_partition(&topic, 0, |_| true).leader;
+    cluster.kill(victim);
+    send_numbered(
+        &producer,
+        &topic,
+        MESSAGES_PER_PHASE..2 * MESSAGES_PER_PHASE,
+    );
+    producer
+        .flush(Duration::from_secs(300))
+        .expect("every delivery report within the deadline");
+    let deliveries = context.snapshot();
+    assert_eq!(deliveries.len(), 2 * MESSAGES_PER_PHASE);
+    let acked = acknowledged(&deliveries);
+    let after_kill = acked
+        .values()
+        .flatten()
+        .filter(|(_, index)| *index >= MESSAGES_PER_PHASE)
+        .count();
+    assert!(
+        after_kill > 0,
+        "no write was acknowledged after the leader was killed"
+    );
+    let new_leader = cluster.wait_for_partition(&topic, 0, |_| true).leader;
+    assert_ne!(new_leader, victim, "partition 0 is led by the killed node");
+    check_everything_acknowledged_is_there(&mut cluster, &topic, &acked);
+
+    // 2. The killed node comes back and rejoins every ISR...
+    cluster.start_node(victim);
+    for partition in 0..PARTITIONS {
+        cluster.wait_for_partition(&topic, partition, |isr| isr.contains(&victim));
+    }
+    // ...and holds the data: with another node gone, it is half of the majority.
+    let other = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != victim)
+        .expect("three nodes");
+    cluster.kill(other);
+    check_everything_acknowledged_is_there(&mut cluster, &topic, &acked);
+}
+
+#[test]
+fn a_new_controller_takes_over_and_creates_topics() {
+    let mut cluster = Cluster::start(3);
+    let first = cluster.wait_for_controller();
+    cluster.kill(first);
+    let second = cluster.wait_for_controller();
+    assert_ne!(second, first, "the killed node is still named controller");
+    let topic = unique_topic("after-controller-kill");
+    create_replicated_topic(&cluster.running_bootstrap(), &topic, 2, 2);
+    for partition in 0..2 {
+        let view = cluster.wait_for_partition(&topic, partition, |isr| isr.len() == 2);
+        assert_eq!(view.replicas.len(), 2, "{view:?}");
+        assert!(
+            !view.replicas.contains(&first),
+            "a replica was placed on the dead node: {view:?}"
+        );
+    }
+}
+
+fn send_numbered(
+    producer: &BaseProducer<common::kafka::RecordingContext>,
+    topic: &str,
+    indexes: std::ops::Range<usize>,
+) {
+    for index in indexes {
+        let payload = index.to_string();
+        let record = BaseRecord::with_opaque_to(topic, index)
+            .payload(payload.as_bytes())
+            .key(payload.as_bytes());
+        send_with_retry(producer, record);
+        producer.poll(Duration::ZERO);
+    }
+}
+
+/// Partition -> (offset, message index) of every acknowledged message, by offset.
+fn acknowledged(deliveries: &[Delivery]) -> BTreeMap<i32, Vec<(i64, usize)>> {
+    let mut acked: BTreeMap<i32, Vec<(i64, usize)>> = BTreeMap::new();
+    for delivery in deliveries {
+        if let Ok((partition, offset)) = delivery.outcome {
+            acked
+                .entry(partition)
+                .or_default()
+                .push((offset, delivery.index));
+        }
+    }
+    for list in acked.values_mut() {
+        list.sort_unstable();
+    }
+    acked
+}
+
+/// Every acknowledged message is read back at its offset, and each partition's acknowledged
+/// messages are in the order they were sent.
+fn check_everything_acknowledged_is_there(
+    cluster: &mut Cluster,
+    topic: &str,
+    acked: &BTreeMap<i32, Vec<(i64, usize)>>,
+) {
+    let consumed = consume_to_high_watermarks(&cluster.running_bootstrap(), topic, PARTITIONS);
+    let by_offset: HashMap<(i32, i64), &OwnedMessage> = consumed
+        .values()
+        .flatten()
+        .map(|message| ((message.partition(), message.offset()), message))
+        .collect();
+    for (partition, list) in acked {
+        for (offset, index) in list {
+            let message = by_offset.get(&(*partition, *offset)).unwrap_or_else(|| {
+                panic!(
+                    "acknowledged message {index} at {topic}-{partition}@{offset} is missing\n{}",
+                    cluster.log_tails(40)
+                )
+            });
+            let payload = std::str::from_utf8(message.payload().unwrap_or_default())
+                .expect("utf-8 payload");
+            assert_eq!(
+                payload,
+                index.to_string(),
+                "{topic}-{partition}@{offset} holds another message"
+            );
+        }
+        let indexes: Vec<usize> = list.iter().map(|(_, index)| *index).collect();
+        assert!(
+            indexes.windows(2).all(|pair| pair[0] < pair[1]),
+            "{topic}-{partition}: acknowledged messages out of send order"
+        );
+    }
+}
