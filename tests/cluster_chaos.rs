@@ -100,7 +100,9 @@ fn random_faults_lose_no_acknowledged_write() {
     let report = compare(&cluster.bootstrap(), &topic, &acked);
     eprintln!(
         "chaos: {} acknowledged, {} lost, {} duplicated",
-        report.acknowledged, report.lost.len(), report.duplicated
+        report.acknowledged,
+        report.lost.len(),
+        report.duplicated
     );
     assert!(report.acknowledged > 0, "nothing was acknowledged");
     assert!(

@@ -43,10 +43,14 @@ fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
     let (producer, context) = recording_producer(&cluster.bootstrap(), &settings);
 
     send_numbered(&producer, &topic, 0..MESSAGES_PER_PHASE);
-    wait_for("some acknowledgements before the kill", CLUSTER_TIMEOUT, || {
-        producer.poll(Duration::from_millis(10));
-        (context.snapshot().len() > MESSAGES_PER_PHASE / 3).then_some(())
-    });
+    wait_for(
+        "some acknowledgements before the kill",
+        CLUSTER_TIMEOUT,
+        || {
+            producer.poll(Duration::from_millis(10));
+            (context.snapshot().len() > MESSAGES_PER_PHASE / 3).then_some(())
+        },
+    );
     let victim = cluster.wait_for_partition(&topic, 0, |_| true).leader;
     cluster.kill(victim);
     send_numbered(
@@ -160,8 +164,8 @@ fn check_everything_acknowledged_is_there(
                     cluster.log_tails(40)
                 )
             });
-            let payload = std::str::from_utf8(message.payload().unwrap_or_default())
-                .expect("utf-8 payload");
+            let payload =
+                std::str::from_utf8(message.payload().unwrap_or_default()).expect("utf-8 payload");
             assert_eq!(
                 payload,
                 index.to_string(),

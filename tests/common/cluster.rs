@@ -224,7 +224,9 @@ impl Cluster {
         wait_for("a live controller", CLUSTER_TIMEOUT, || {
             running.iter().find_map(|asked| {
                 let view = self.view_from(*asked, &[])?;
-                running.contains(&view.controller).then_some(view.controller)
+                running
+                    .contains(&view.controller)
+                    .then_some(view.controller)
             })
         })
     }
@@ -244,7 +246,10 @@ impl Cluster {
             || {
                 running.iter().find_map(|asked| {
                     let view = self.view_from(*asked, &[topic])?;
-                    let p = view.partitions.into_iter().find(|p| p.partition == partition)?;
+                    let p = view
+                        .partitions
+                        .into_iter()
+                        .find(|p| p.partition == partition)?;
                     (p.error_code == 0 && running.contains(&p.leader) && isr_ok(&p.isr))
                         .then_some(p)
                 })
