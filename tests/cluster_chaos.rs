@@ -11,18 +11,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::acked_load::{compare, AckedLoad};
 use common::cluster::Cluster;
-use common::kafka::{
-    consume_to_high_watermarks, create_replicated_topic, recording_producer, send_with_retry,
-};
+use common::kafka::create_replicated_topic;
 use common::unique_topic;
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer};
 
 const PARTITIONS: i32 = 3;
 /// Rounds when `CHAOS_ROUNDS` is not set (the CI run; the script asks for more).
@@ -69,8 +63,7 @@ fn random_faults_lose_no_acknowledged_write() {
     create_replicated_topic(&cluster.bootstrap(), &topic, PARTITIONS, 3);
     heal(&mut cluster, &topic);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = spawn_load(cluster.bootstrap(), topic.clone(), stop.clone());
+    let load = AckedLoad::start(cluster.bootstrap(), topic.clone());
     for round in 0..rounds {
         let fault = if random.below(2) == 0 {
             Fault::KillAndRestart
@@ -95,9 +88,8 @@ fn random_faults_lose_no_acknowledged_write() {
         }
         heal(&mut cluster, &topic);
     }
-    stop.store(true, Ordering::SeqCst);
-    let acked = load.join().expect("the load thread panicked");
-    let report = compare(&cluster.bootstrap(), &topic, &acked);
+    let acked = load.finish();
+    let report = compare(&cluster.bootstrap(), &topic, PARTITIONS, &acked);
     eprintln!(
         "chaos: {} acknowledged, {} lost, {} duplicated",
         report.acknowledged,
@@ -117,67 +109,5 @@ fn random_faults_lose_no_acknowledged_write() {
 fn heal(cluster: &mut Cluster, topic: &str) {
     for partition in 0..PARTITIONS {
         cluster.wait_for_partition(topic, partition, |isr| isr.len() == 3);
-    }
-}
-
-/// Produces numbered messages until `stop`; returns (partition, offset) -> index of every
-/// acknowledged one.
-fn spawn_load(
-    bootstrap: String,
-    topic: String,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<HashMap<(i32, i64), usize>> {
-    std::thread::spawn(move || {
-        let settings = [
-            ("max.in.flight.requests.per.connection", "1"),
-            ("message.timeout.ms", "120000"),
-            ("linger.ms", "5"),
-        ];
-        let (producer, context) = recording_producer(&bootstrap, &settings);
-        let mut index = 0usize;
-        while !stop.load(Ordering::SeqCst) {
-            let payload = index.to_string();
-            let record = BaseRecord::with_opaque_to(&topic, index).payload(payload.as_bytes());
-            send_with_retry(&producer, record);
-            index += 1;
-            // A steady trickle rather than a flood: the faults, not the queue, are the test.
-            producer.poll(Duration::from_millis(2));
-        }
-        producer
-            .flush(Duration::from_secs(300))
-            .expect("every delivery report within the deadline");
-        context
-            .snapshot()
-            .into_iter()
-            .filter_map(|delivery| delivery.outcome.ok().map(|at| (at, delivery.index)))
-            .collect()
-    })
-}
-
-struct Report {
-    acknowledged: usize,
-    lost: Vec<(i32, i64, usize)>,
-    duplicated: usize,
-}
-
-fn compare(bootstrap: &str, topic: &str, acked: &HashMap<(i32, i64), usize>) -> Report {
-    let consumed = consume_to_high_watermarks(bootstrap, topic, PARTITIONS);
-    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
-    let mut at: HashMap<(i32, i64), String> = HashMap::new();
-    for message in consumed.values().flatten() {
-        let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).to_string();
-        *copies.entry(payload.clone()).or_default() += 1;
-        at.insert((message.partition(), message.offset()), payload);
-    }
-    let mut lost: Vec<(i32, i64, usize)> = acked
-        .iter()
-        .filter(|(position, index)| at.get(position) != Some(&index.to_string()))
-        .map(|((partition, offset), index)| (*partition, *offset, *index))
-        .collect();
-    lost.sort_unstable();
-    Report {
-        acknowledged: acked.len(),
-        lost,
-        duplicated: copies.values().filter(|count| **count > 1).count(),
     }
 }

@@ -13,6 +13,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
+use super::netsplit::NetSplit;
 use super::wire::{connect, read_reaction, request_frame, send, Reaction};
 use super::{free_port, wait_for, Broker};
 
@@ -31,12 +32,13 @@ struct Node {
     rpc_port: u16,
     data_dir: PathBuf,
     log_dir: PathBuf,
+    /// This node's `--seeds`: the voters' rpc addresses as this node reaches them.
+    seeds: String,
     broker: Option<Broker>,
 }
 
 pub struct Cluster {
     nodes: Vec<Node>,
-    seeds: String,
     extra_args: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -68,29 +70,49 @@ impl Cluster {
 
     /// As [`Cluster::start`], passing `extra_args` to every node's `ringlet start`.
     pub fn start_with(size: usize, extra_args: &[&str]) -> Cluster {
+        Cluster::start_inner(size, extra_args, None)
+    }
+
+    /// As [`Cluster::start`], with every broker-to-broker link through a proxy of `split`, so
+    /// the test can cut nodes off from each other.
+    pub fn start_split(size: usize, split: &NetSplit) -> Cluster {
+        Cluster::start_inner(size, &[], Some(split))
+    }
+
+    fn start_inner(size: usize, extra_args: &[&str], split: Option<&NetSplit>) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("ringlet-cluster-")
             .tempdir()
             .expect("create the cluster's temporary directory");
-        let nodes: Vec<Node> = (1..=size as i32)
-            .map(|id| Node {
-                id,
-                kafka_port: free_port(),
-                rpc_port: free_port(),
+        let ports: Vec<(i32, u16, u16)> = (1..=size as i32)
+            .map(|id| (id, free_port(), free_port()))
+            .collect();
+        let voters = &ports[..ports.len().min(MAX_VOTERS)];
+        let seeds_of = |me: i32| -> String {
+            let seed = |(id, _, rpc_port): &(i32, u16, u16)| {
+                let real = SocketAddr::from(([127, 0, 0, 1], *rpc_port));
+                let address = match split {
+                    Some(split) if *id != me => split.proxy(me, *id, real),
+                    _ => real,
+                };
+                format!("{id}@{address}")
+            };
+            voters.iter().map(seed).collect::<Vec<_>>().join(",")
+        };
+        let nodes: Vec<Node> = ports
+            .iter()
+            .map(|(id, kafka_port, rpc_port)| Node {
+                id: *id,
+                kafka_port: *kafka_port,
+                rpc_port: *rpc_port,
                 data_dir: dir.path().join(format!("node-{id}/data")),
                 log_dir: dir.path().join(format!("node-{id}/logs")),
+                seeds: seeds_of(*id),
                 broker: None,
             })
             .collect();
-        let seeds = nodes
-            .iter()
-            .take(MAX_VOTERS)
-            .map(|node| format!("{}@127.0.0.1:{}", node.id, node.rpc_port))
-            .collect::<Vec<_>>()
-            .join(",");
         let mut cluster = Cluster {
             nodes,
-            seeds,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             _dir: dir,
         };
@@ -141,9 +163,9 @@ impl Cluster {
 
     /// Starts (or restarts, on the same ports and data) node `id`.
     pub fn start_node(&mut self, id: i32) {
-        let seeds = self.seeds.clone();
         let extra = self.extra_args.clone();
         let node = self.node_mut(id);
+        let seeds = node.seeds.clone();
         assert!(node.broker.is_none(), "node {id} is already running");
         let mut args = vec![
             "--node-id".to_string(),
@@ -161,6 +183,14 @@ impl Cluster {
             node.kafka_port,
             &args,
         ));
+    }
+
+    /// SIGTERM node `id` and wait for it to exit (a clean shutdown).
+    pub fn stop(&mut self, id: i32) {
+        if let Some(mut broker) = self.node_mut(id).broker.take() {
+            let status = broker.stop_graceful();
+            assert!(status.success(), "node {id} exited with {status}");
+        }
     }
 
     /// SIGKILL node `id` (a crash: nothing is flushed).

@@ -7,9 +7,11 @@
 //! (the machines running CI are small and loaded; the deadlines only turn a hang into a failure).
 #![allow(dead_code)] // each test binary compiles this module and uses a different part of it
 
+pub mod acked_load;
 pub mod cluster;
 pub mod group_events;
 pub mod kafka;
+pub mod netsplit;
 pub mod scripts;
 pub mod traffic;
 pub mod wire;
