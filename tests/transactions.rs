@@ -643,3 +643,84 @@ fn a_transaction_past_its_timeout_is_aborted_by_the_coordinator() {
         "the timed-out producer cannot commit"
     );
 }
+
+/// The committed offset of `topic`-0 for `group` as a consumer with `isolation` sees it, asked
+/// with `timeout`: Ok(None) when nothing is committed.
+fn committed_with_isolation(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    isolation: &str,
+    timeout: Duration,
+) -> Result<Option<i64>, KafkaError> {
+    let consumer: BaseConsumer = base_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("create consumer");
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, 0);
+    let committed = consumer.committed_offsets(list, timeout)?;
+    Ok(
+        match committed.find_partition(topic, 0).map(|e| e.offset()) {
+            Some(Offset::Offset(at)) => Some(at),
+            _ => None,
+        },
+    )
+}
+
+/// KIP-447: librdkafka's read_committed consumers send OffsetFetch with require_stable; while a
+/// transaction's offset for the group awaits its marker the broker answers
+/// UNSTABLE_OFFSET_COMMIT and the client keeps retrying (so its call cannot succeed), while a
+/// read_uncommitted consumer is answered at once with the last stable offset. After the commit
+/// both see the transaction's offset.
+#[test]
+fn read_committed_offset_fetch_waits_for_a_pending_transactional_offset() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("stable-offsets");
+    create_topic(&bootstrap, &topic, 1);
+    let group = unique_topic("stable-group");
+    let producer = transactional_producer(&bootstrap, &format!("{group}-txn"));
+    producer.begin_transaction().expect("begin");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(&topic, 0, Offset::Offset(7))
+        .expect("offsets");
+    let metadata = group_consumer(&bootstrap, &group)
+        .group_metadata()
+        .expect("group metadata");
+    producer
+        .send_offsets_to_transaction(&offsets, &metadata, CLIENT_TIMEOUT)
+        .expect("send_offsets_to_transaction");
+
+    let uncommitted = committed_with_isolation(
+        &bootstrap,
+        &group,
+        &topic,
+        "read_uncommitted",
+        CLIENT_TIMEOUT,
+    );
+    assert_eq!(uncommitted.expect("read_uncommitted answer"), None);
+    // Not a timing assertion: while the transaction is open the answer is never stable, so
+    // the call fails however long it waits; without require_stable it returned None at once.
+    let pending = committed_with_isolation(
+        &bootstrap,
+        &group,
+        &topic,
+        "read_committed",
+        Duration::from_secs(3),
+    );
+    assert!(
+        pending.is_err(),
+        "read_committed got {pending:?} while the offset was pending"
+    );
+
+    producer.commit_transaction(CLIENT_TIMEOUT).expect("commit");
+    for isolation in ["read_committed", "read_uncommitted"] {
+        let stable =
+            committed_with_isolation(&bootstrap, &group, &topic, isolation, CLIENT_TIMEOUT);
+        assert_eq!(stable.expect("answer after commit"), Some(7), "{isolation}");
+    }
+}

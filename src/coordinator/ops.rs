@@ -120,38 +120,57 @@ fn storage_code(err: &BrokerError) -> i16 {
     }
 }
 
-/// Topic -> partitions -> committed offset (None: nothing committed).
-pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// One partition of an OffsetFetch answer.
+#[derive(Debug, Clone)]
+pub struct FetchedPartition {
+    pub partition: i32,
+    /// None: nothing committed.
+    pub committed: Option<CommittedOffset>,
+    /// The caller asked for stable offsets and a transaction's offset for this partition awaits
+    /// its marker (Kafka answers UNSTABLE_OFFSET_COMMIT; the client retries).
+    pub unstable: bool,
+}
 
-/// OffsetFetch for one group; `topics` None means every committed partition.
+/// Topic -> partitions, as OffsetFetch answers them.
+pub type FetchedOffsets = Vec<(String, Vec<FetchedPartition>)>;
+
+/// OffsetFetch for one group; `topics` None means every committed partition. With
+/// `require_stable` (KIP-447) a partition with a pending transactional offset is unstable.
 pub async fn fetch_offsets(
     owner: Rc<ShardState>,
     partition: i32,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<FetchedOffsets, BrokerError> {
     let set = GroupCoordinator::groups(&owner, partition).await?;
     let set = set.borrow();
     let group = set.get(&group_id);
+    let fetched = |topic: &str, p: i32, committed: Option<CommittedOffset>| FetchedPartition {
+        partition: p,
+        committed,
+        unstable: require_stable
+            && crate::coordinator::txn::offsets::is_pending(&owner, partition, &group_id, topic, p),
+    };
     Ok(match topics {
         Some(topics) => topics
             .into_iter()
             .map(|(topic, partitions)| {
                 let found = partitions
                     .into_iter()
-                    .map(|p| (p, group.and_then(|g| g.committed(&topic, p)).cloned()))
+                    .map(|p| {
+                        let committed = group.and_then(|g| g.committed(&topic, p)).cloned();
+                        fetched(&topic, p, committed)
+                    })
                     .collect();
                 (topic, found)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
-                BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<FetchedPartition>> = BTreeMap::new();
             for ((topic, p), committed) in group.into_iter().flat_map(|g| g.all_committed()) {
-                by_topic
-                    .entry(topic.clone())
-                    .or_default()
-                    .push((*p, Some(committed.clone())));
+                let one = fetched(topic, *p, Some(committed.clone()));
+                by_topic.entry(topic.clone()).or_default().push(one);
             }
             by_topic.into_iter().collect()
         }

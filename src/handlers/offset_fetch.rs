@@ -1,6 +1,8 @@
 //! OffsetFetch (API key 9), v1-v9. v8+ asks for several groups at once; each group is
 //! answered by its own coordinator shard. A partition without a committed offset answers
-//! offset -1 with no error, as Kafka does.
+//! offset -1 with no error, as Kafka does. With `require_stable` (v7+, KIP-447: librdkafka sets
+//! it for read_committed consumers) a partition whose group has a transactional offset awaiting
+//! its marker answers UNSTABLE_OFFSET_COMMIT, and the client retries until the marker lands.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -8,8 +10,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
-use crate::coordinator::ops::{self, FetchedOffsets};
+use crate::coordinator::ops::{self, FetchedOffsets, FetchedPartition};
 use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::OffsetFetch;
@@ -28,7 +31,8 @@ pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offset
                     .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                     .collect()
             });
-            let (code, fetched) = fetch(ctx, group.group_id.to_string(), wanted).await;
+            let group_id = group.group_id.to_string();
+            let (code, fetched) = fetch(ctx, group_id, wanted, request.require_stable).await;
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = group.group_id.clone();
             out.error_code = code;
@@ -43,7 +47,8 @@ pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offset
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let (code, fetched) = fetch(ctx, request.group_id.to_string(), wanted.clone()).await;
+    let group_id = request.group_id.to_string();
+    let (code, fetched) = fetch(ctx, group_id, wanted.clone(), request.require_stable).await;
     if code != 0 && ctx.api_version < 2 {
         // v1 has no top-level error: report it on every requested partition.
         response.topics = wanted
@@ -55,7 +60,12 @@ pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offset
                 out.partitions = partitions
                     .into_iter()
                     .map(|p| {
-                        let mut part = single_partition(p, None);
+                        let nothing = FetchedPartition {
+                            partition: p,
+                            committed: None,
+                            unstable: false,
+                        };
+                        let mut part = single_partition(nothing);
                         part.error_code = code;
                         part
                     })
@@ -71,20 +81,22 @@ pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offset
         .map(|(topic, partitions)| {
             let mut out = OffsetFetchResponseTopic::default();
             out.name = TopicName(StrBytes::from_string(topic));
-            out.partitions = partitions
-                .into_iter()
-                .map(|(p, committed)| single_partition(p, committed))
-                .collect();
+            out.partitions = partitions.into_iter().map(single_partition).collect();
             out
         })
         .collect();
     response
 }
 
-async fn fetch(ctx: &RequestContext, group_id: String, wanted: Wanted) -> (i16, FetchedOffsets) {
+async fn fetch(
+    ctx: &RequestContext,
+    group_id: String,
+    wanted: Wanted,
+    require_stable: bool,
+) -> (i16, FetchedOffsets) {
     let target = group_id.clone();
     match crate::coordinator::on_coordinator(&ctx.state, &target, move |owner, partition| {
-        ops::fetch_offsets(owner, partition, group_id, wanted)
+        ops::fetch_offsets(owner, partition, group_id, wanted, require_stable)
     })
     .await
     .and_then(|inner| inner)
@@ -94,44 +106,40 @@ async fn fetch(ctx: &RequestContext, group_id: String, wanted: Wanted) -> (i16, 
     }
 }
 
-fn single_partition(
-    partition: i32,
-    committed: Option<crate::coordinator::group::CommittedOffset>,
-) -> OffsetFetchResponsePartition {
+fn single_partition(fetched: FetchedPartition) -> OffsetFetchResponsePartition {
     let mut out = OffsetFetchResponsePartition::default();
-    out.partition_index = partition;
-    match committed {
-        Some(c) => {
+    out.partition_index = fetched.partition;
+    match fetched.committed {
+        Some(c) if !fetched.unstable => {
             out.committed_offset = c.offset;
             out.committed_leader_epoch = c.leader_epoch;
             out.metadata = Some(StrBytes::from_string(c.metadata));
         }
-        None => {
+        _ => {
             out.committed_offset = -1;
             out.committed_leader_epoch = -1;
             out.metadata = Some(StrBytes::default());
         }
     }
+    if fetched.unstable {
+        out.error_code = ResponseError::UnstableOffsetCommit.code();
+    }
     out
 }
 
-fn group_topic(
-    (topic, partitions): (
-        String,
-        Vec<(i32, Option<crate::coordinator::group::CommittedOffset>)>,
-    ),
-) -> OffsetFetchResponseTopics {
+fn group_topic((topic, partitions): (String, Vec<FetchedPartition>)) -> OffsetFetchResponseTopics {
     let mut out = OffsetFetchResponseTopics::default();
     out.name = TopicName(StrBytes::from_string(topic));
     out.partitions = partitions
         .into_iter()
-        .map(|(p, committed)| {
-            let single = single_partition(p, committed);
+        .map(|fetched| {
+            let single = single_partition(fetched);
             let mut part = OffsetFetchResponsePartitions::default();
             part.partition_index = single.partition_index;
             part.committed_offset = single.committed_offset;
             part.committed_leader_epoch = single.committed_leader_epoch;
             part.metadata = single.metadata;
+            part.error_code = single.error_code;
             part
         })
         .collect();
