@@ -94,4 +94,27 @@ pub struct StartArgs {
     /// (shared by the shard's partitions; least recently written go first) [default: 268435456].
     #[arg(long, env = "RINGLET_LOG_CACHE_BYTES_PER_SHARD", value_name = "BYTES")]
     pub log_cache_bytes_per_shard: Option<usize>,
+
+    /// Address other brokers connect to (Raft and controller traffic). Required with --seeds.
+    #[arg(long, env = "RINGLET_RPC_LISTEN", value_name = "HOST:PORT")]
+    pub rpc_listen: Option<String>,
+
+    /// The controller voters' internal addresses, `ID@HOST:PORT,...` (KRaft's
+    /// `controller.quorum.voters`). Without it the broker runs alone, unreplicated.
+    #[arg(long, env = "RINGLET_SEEDS", value_name = "ID@HOST:PORT,...")]
+    pub seeds: Option<String>,
+
+    /// This broker's rack (Kafka `broker.rack`): replicas of a partition spread across racks.
+    #[arg(long, env = "RINGLET_RACK", value_name = "RACK")]
+    pub rack: Option<String>,
+
+    /// Replication factor of topics created with -1 and of auto-created topics (Kafka
+    /// `default.replication.factor`) [default: 1].
+    #[arg(long, env = "RINGLET_DEFAULT_REPLICATION_FACTOR", value_name = "N")]
+    pub default_replication_factor: Option<i16>,
+
+    /// Fewest in-sync replicas for an acks=all write unless a topic's `min.insync.replicas`
+    /// says otherwise (Kafka `min.insync.replicas`) [default: 1].
+    #[arg(long, env = "RINGLET_MIN_INSYNC_REPLICAS", value_name = "N")]
+    pub min_insync_replicas: Option<i32>,
 }

@@ -57,6 +57,12 @@ pub enum BrokerError {
     InvalidFetchSessionEpoch,
     #[error("This server is not the leader for that topic-partition.")]
     NotLeaderOrFollower,
+    #[error("Messages are rejected since there are fewer in-sync replicas than required: {0}")]
+    NotEnoughReplicas(String),
+    #[error("The request timed out: {0}")]
+    RequestTimedOut(String),
+    #[error("This is not the correct controller for this cluster: {0}")]
+    NotController(String),
     #[error("The topic was deleted or re-created while the request was in flight.")]
     StaleTopic,
     #[error("The version of API is not supported.")]
@@ -124,6 +130,9 @@ impl BrokerError {
             E::NotLeaderOrFollower | E::StaleTopic | E::ShuttingDown | E::Bus(_) => {
                 K::NotLeaderOrFollower
             }
+            E::NotEnoughReplicas(_) => K::NotEnoughReplicas,
+            E::RequestTimedOut(_) => K::RequestTimedOut,
+            E::NotController(_) => K::NotController,
             E::UnsupportedVersion => K::UnsupportedVersion,
             E::OutOfOrderSequence(_) => K::OutOfOrderSequenceNumber,
             E::InvalidProducerEpoch(_) => K::InvalidProducerEpoch,
@@ -174,5 +183,8 @@ mod tests {
             52
         );
         assert_eq!(BrokerError::CoordinatorNotAvailable.code_i16(), 15);
+        assert_eq!(BrokerError::NotEnoughReplicas("x".into()).code_i16(), 19);
+        assert_eq!(BrokerError::RequestTimedOut("x".into()).code_i16(), 7);
+        assert_eq!(BrokerError::NotController("x".into()).code_i16(), 41);
     }
 }

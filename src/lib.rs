@@ -16,5 +16,6 @@ pub mod error;
 pub mod handlers;
 pub mod partition;
 pub mod producer_ids;
+pub mod rpc;
 pub mod server;
 pub mod state;

@@ -48,6 +48,8 @@ pub struct ShardState {
     topics: RefCell<Arc<TopicTable>>,
     /// Only shard 0 writes it (all topic mutations run there).
     pub(crate) store: TopicStore,
+    /// Cluster membership (`--seeds`); `None` on a single node.
+    pub cluster: Option<crate::cluster::node::ClusterShard>,
 }
 
 impl ShardState {
@@ -56,8 +58,17 @@ impl ShardState {
         shard_count: usize,
         bus: Bus<ShardState>,
         setup: &SharedSetup,
-    ) -> Rc<Self> {
-        Rc::new(ShardState {
+    ) -> Result<Rc<Self>, crate::error::BrokerError> {
+        let cluster = match &setup.config.cluster {
+            Some(cluster) => Some(crate::cluster::node::ClusterShard::new(
+                cluster.clone(),
+                setup.config.node_id,
+                shard_id,
+                &setup.config.meta_dir(),
+            )?),
+            None => None,
+        };
+        Ok(Rc::new(ShardState {
             shard_id,
             shard_count,
             config: setup.config.clone(),
@@ -74,7 +85,13 @@ impl ShardState {
             ),
             topics: RefCell::new(setup.topics.clone()),
             store: setup.store.clone(),
-        })
+            cluster,
+        }))
+    }
+
+    /// True when this broker is a cluster member (started with `--seeds`).
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
     }
 
     /// This broker's node id.

@@ -194,11 +194,10 @@ fn spawn_reader(
         let started = Instant::now();
         while reading.load(Ordering::SeqCst) || started.elapsed() < Duration::from_secs(1) {
             match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    if seen.insert((message.partition(), message.offset())) {
-                        read += 1;
-                    }
+                Some(Ok(message)) if seen.insert((message.partition(), message.offset())) => {
+                    read += 1;
                 }
+                Some(Ok(_)) => {}
                 Some(Err(err)) => errors.push(ConsumerError {
                     retriable: is_retriable(&err),
                     text: err.to_string(),

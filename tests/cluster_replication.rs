@@ -150,6 +150,10 @@ fn check_everything_acknowledged_is_there(
     topic: &str,
     acked: &BTreeMap<i32, Vec<(i64, usize)>>,
 ) {
+    // Right after a kill, clients first find the new leaders (their old ones are gone).
+    for partition in 0..PARTITIONS {
+        cluster.wait_for_partition(topic, partition, |_| true);
+    }
     let consumed = consume_to_high_watermarks(&cluster.running_bootstrap(), topic, PARTITIONS);
     let by_offset: HashMap<(i32, i64), &OwnedMessage> = consumed
         .values()

@@ -12,6 +12,11 @@ pub enum RaftError {
     Compacted { index: u64, first_index: u64 },
     #[error("raft index {index} is beyond the last index {last_index}")]
     Unavailable { index: u64, last_index: u64 },
+    /// The entry exists but its payload is not in memory: the storage is reading it back
+    /// from disk (asynchronously, driven by the caller). Unlike [`RaftError::Compacted`] it
+    /// is transient: a leader sends nothing now and retries, it never sends a snapshot.
+    #[error("raft index {index} is being loaded from disk; retry later")]
+    EntriesLoading { index: u64 },
     #[error("node {id} is not the leader (known leader: {leader:?})")]
     NotLeader { id: NodeId, leader: Option<NodeId> },
     #[error("node {id} is transferring leadership to {to}; proposals are paused")]

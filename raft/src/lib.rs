@@ -40,6 +40,8 @@
 pub mod election;
 pub mod error;
 pub mod kafka_mapping;
+#[cfg(test)]
+mod loading_tests;
 pub mod log;
 pub mod manager;
 pub mod membership;

@@ -6,7 +6,7 @@
 //! by `Storage::append` truncating first. Indexes `<= committed` never change.
 
 use crate::error::{RaftError, Result};
-use crate::message::{Entry, Snapshot};
+use crate::message::{Entry, EntryKind, Snapshot};
 use crate::storage::{limit_size, Storage};
 
 pub struct RaftLog<S: Storage> {
@@ -121,20 +121,7 @@ impl<S: Storage> RaftLog<S> {
         if lo >= hi {
             return Ok(Vec::new());
         }
-        let first = self.first_index();
-        if lo < first {
-            return Err(RaftError::Compacted {
-                index: lo,
-                first_index: first,
-            });
-        }
-        let last = self.last_index();
-        if hi > last + 1 {
-            return Err(RaftError::Unavailable {
-                index: hi - 1,
-                last_index: last,
-            });
-        }
+        self.check_range(lo, hi)?;
         let mut out = Vec::new();
         if lo < self.unstable_offset {
             out = self
@@ -151,6 +138,51 @@ impl<S: Storage> RaftLog<S> {
         }
         limit_size(&mut out, max_bytes);
         Ok(out)
+    }
+
+    /// The configuration-change entries in `[lo, hi)`. Goes through
+    /// [`Storage::conf_changes`], so it never depends on payloads being in memory.
+    pub fn conf_change_entries(&self, lo: u64, hi: u64) -> Result<Vec<Entry>> {
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        self.check_range(lo, hi)?;
+        let mut out = Vec::new();
+        if lo < self.unstable_offset {
+            out = self
+                .storage
+                .conf_changes(lo, hi.min(self.unstable_offset))?;
+        }
+        if hi > self.unstable_offset {
+            let from = (lo.max(self.unstable_offset) - self.unstable_offset) as usize;
+            let to = (hi - self.unstable_offset) as usize;
+            let unstable = self.unstable[from..to].iter();
+            out.extend(
+                unstable
+                    .filter(|e| e.kind == EntryKind::ConfChange)
+                    .cloned(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// `[lo, hi)` lies within the log (first index to last index).
+    fn check_range(&self, lo: u64, hi: u64) -> Result<()> {
+        let first = self.first_index();
+        if lo < first {
+            return Err(RaftError::Compacted {
+                index: lo,
+                first_index: first,
+            });
+        }
+        let last = self.last_index();
+        if hi > last + 1 {
+            return Err(RaftError::Unavailable {
+                index: hi - 1,
+                last_index: last,
+            });
+        }
+        Ok(())
     }
 
     /// Append to the unstable tail, replacing any suffix from `entries[0].index`.

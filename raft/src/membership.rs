@@ -104,12 +104,13 @@ impl<S: Storage> RawNode<S> {
         if self.pending_conf_index < lo && self.role == Role::Leader {
             return; // fast path: no configuration entry can be in range
         }
-        let entries = match self.log.entries(lo, hi + 1, u64::MAX) {
+        // Not `entries`: a payload being loaded from disk must not make us skip a change.
+        let entries = match self.log.conf_change_entries(lo, hi + 1) {
             Ok(entries) => entries,
             Err(_) => return,
         };
         let mut changed = false;
-        for entry in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+        for entry in &entries {
             if let Some(cc) = ConfChange::decode(&entry.data) {
                 self.apply_conf_change(cc);
                 changed = true;

@@ -257,6 +257,15 @@ impl<S: Storage> RawNode<S> {
         }
     }
 
+    /// For a state machine that IS the log (a Kafka partition: committing a batch is all
+    /// there is to applying it): count everything committed as applied, so Readys stop
+    /// handing committed entries out (a restarted replica would otherwise re-read its whole
+    /// log through `Storage::entries`).
+    pub fn mark_committed_applied(&mut self) {
+        let committed = self.log.committed.min(self.log.last_index());
+        self.log.applied = self.log.applied.max(committed);
+    }
+
     /// Everything in `ready` was persisted, sent and applied.
     pub fn advance(&mut self, ready: &Ready) {
         if let Some(hs) = ready.hard_state {
@@ -304,12 +313,10 @@ impl<S: Storage> RawNode<S> {
         if hi < lo {
             return Ok(());
         }
-        for entry in self.log.entries(lo, hi + 1, u64::MAX)? {
-            if entry.kind == EntryKind::ConfChange {
-                self.pending_conf_index = entry.index;
-                if let Some(cc) = ConfChange::decode(&entry.data) {
-                    crate::membership::apply_to_conf(&mut self.conf, cc);
-                }
+        for entry in self.log.conf_change_entries(lo, hi + 1)? {
+            self.pending_conf_index = entry.index;
+            if let Some(cc) = ConfChange::decode(&entry.data) {
+                crate::membership::apply_to_conf(&mut self.conf, cc);
             }
         }
         Ok(())

@@ -3,8 +3,9 @@
 //! backtracking, flow control, heartbeats (full and id-only), and catch-up by
 //! snapshot when the follower needs entries below the leader's log start.
 
+use crate::error::RaftError;
 use crate::message::{Message, MessageBody, NodeId, Snapshot};
-use crate::node::RawNode;
+use crate::node::{RawNode, Role};
 use crate::progress::ProgressState;
 use crate::storage::Storage;
 
@@ -240,6 +241,11 @@ impl<S: Storage> RawNode<S> {
             self.log.entries(next, last_index + 1, max_bytes),
         ) {
             (Ok(term), Ok(entries)) => (term, entries),
+            // The storage is reading the payloads back from disk: send nothing and keep
+            // the progress. The next heartbeat response (a follower with `matched <
+            // last_index` gets full heartbeats) or `resume_appends` retries.
+            (Err(RaftError::EntriesLoading { .. }), _)
+            | (_, Err(RaftError::EntriesLoading { .. })) => return false,
             _ => return self.send_snapshot(to),
         };
         let commit = self.log.committed;
@@ -259,6 +265,24 @@ impl<S: Storage> RawNode<S> {
             },
         );
         true
+    }
+
+    /// Retry appends to every follower that is behind: for the caller to call once the
+    /// storage has loaded payloads it answered [`RaftError::EntriesLoading`] for, so the
+    /// followers need not wait for the next heartbeat round. A no-op unless leader.
+    pub fn resume_appends(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let peers: Vec<NodeId> = self
+            .progress
+            .keys()
+            .copied()
+            .filter(|id| *id != self.id)
+            .collect();
+        for id in peers {
+            while self.send_append(id, true) {}
+        }
     }
 
     /// The follower needs entries below our log start: move its log start.

@@ -7,7 +7,7 @@
 //! Whatever a storage holds is by definition what survives a crash.
 
 use crate::error::{RaftError, Result};
-use crate::message::{ConfState, Entry, HardState, Snapshot, SnapshotMeta};
+use crate::message::{ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta};
 
 pub trait Storage {
     fn hard_state(&self) -> HardState;
@@ -20,7 +20,17 @@ pub trait Storage {
     /// Term of `index`, valid from `first_index() - 1` (the snapshot) to `last_index()`.
     fn term(&self, index: u64) -> Result<u64>;
     /// Entries in `[lo, hi)`, stopping once `max_bytes` is exceeded but always at least one.
+    /// A storage that keeps payloads on disk may answer [`RaftError::EntriesLoading`] (or a
+    /// shorter prefix) while it loads them; the node retries later.
     fn entries(&self, lo: u64, hi: u64, max_bytes: u64) -> Result<Vec<Entry>>;
+    /// The configuration-change entries among `[lo, hi)`, in order. Membership must never
+    /// depend on payloads being in memory, so a storage whose `entries` can answer
+    /// `EntriesLoading` keeps these few entries in memory and overrides this.
+    fn conf_changes(&self, lo: u64, hi: u64) -> Result<Vec<Entry>> {
+        let mut entries = self.entries(lo, hi, u64::MAX)?;
+        entries.retain(|e| e.kind == EntryKind::ConfChange);
+        Ok(entries)
+    }
     /// Persist `entries`, first truncating everything at and after `entries[0].index`
     /// (for Kafka: truncate the log at that batch's base offset).
     fn append(&mut self, entries: &[Entry]) -> Result<()>;

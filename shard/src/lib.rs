@@ -19,6 +19,7 @@ pub mod error;
 pub mod memlock;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod signals;
 pub mod sync;
 pub mod table;

@@ -3,6 +3,15 @@
 //! the snapshot to every shard before answering. The Raft controller replaces the backend
 //! later; the functions below are the stable entry points (callable on any shard).
 
+pub mod controller;
+pub mod controller_log;
+pub mod controller_rpc;
+pub mod frontend;
+pub mod leaders;
+pub mod metadata_stm;
+pub mod node;
+pub mod placement;
+pub mod reconcile;
 pub mod topic_backend;
 pub mod topic_store;
 pub mod topic_table;

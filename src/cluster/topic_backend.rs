@@ -27,9 +27,21 @@ pub async fn create_topic(
     state: &ShardState,
     name: &str,
     partitions: i32,
+    replication_factor: i16,
     configs: TopicConfigs,
     validate_only: bool,
 ) -> Result<Uuid, BrokerError> {
+    if state.is_clustered() {
+        return super::frontend::create_topic(
+            state,
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        )
+        .await;
+    }
     validate_topic_name(name).map_err(BrokerError::InvalidTopic)?;
     let topic_id = fresh_topic_id(&state.topics());
     if validate_only {
@@ -54,6 +66,9 @@ pub async fn create_topic(
 
 /// Deletes `name` and the logs of its partitions.
 pub async fn delete_topic(state: &ShardState, name: &str) -> Result<(), BrokerError> {
+    if state.is_clustered() {
+        return super::frontend::delete_topic(state, name).await;
+    }
     let name = name.to_string();
     state
         .bus
@@ -78,6 +93,9 @@ pub async fn create_partitions(
     name: &str,
     new_total: i32,
 ) -> Result<(), BrokerError> {
+    if state.is_clustered() {
+        return super::frontend::create_partitions(state, name, new_total).await;
+    }
     let name = name.to_string();
     state
         .bus
@@ -97,6 +115,9 @@ pub async fn alter_topic_configs(
     name: &str,
     overrides: TopicConfigs,
 ) -> Result<(), BrokerError> {
+    if state.is_clustered() {
+        return super::frontend::alter_configs(state, name, overrides).await;
+    }
     let name = name.to_string();
     state
         .bus

@@ -5,6 +5,9 @@
 //! one. Only shard 0 writes (all mutations are funnelled there); loading happens once, before
 //! the shards start. The writes are small and rare (admin operations), so plain blocking
 //! `std::fs` on shard 0 is acceptable here; a later controller log replaces this file.
+//!
+//! Replica assignments are stored only for replicated topics and default to none, so files
+//! written before replication existed load unchanged (as local topics).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::cluster::topic_table::{TopicMeta, TopicTable};
+use crate::cluster::topic_table::{PartitionAssignment, TopicMeta, TopicTable};
 use crate::error::BrokerError;
 
 const TOPICS_FILE: &str = "topics.json";
@@ -35,6 +38,14 @@ struct StoredTopic {
     partitions: i32,
     configs: BTreeMap<String, String>,
     created_revision: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    assignments: Vec<StoredAssignment>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAssignment {
+    replicas: Vec<i32>,
+    group: u64,
 }
 
 /// The meta directory.
@@ -78,18 +89,7 @@ impl TopicStore {
         let topics = stored
             .topics
             .into_iter()
-            .map(|topic| {
-                let topic_id = Uuid::parse_str(&topic.topic_id).map_err(|err| {
-                    BrokerError::Metadata(format!("topic {} has a bad id: {err}", topic.name))
-                })?;
-                Ok(TopicMeta {
-                    name: topic.name,
-                    topic_id,
-                    partitions: topic.partitions,
-                    configs: topic.configs,
-                    created_revision: topic.created_revision,
-                })
-            })
+            .map(topic_from_stored)
             .collect::<Result<Vec<_>, BrokerError>>()?;
         Ok(TopicTable::from_topics(stored.revision, topics))
     }
@@ -107,6 +107,14 @@ impl TopicStore {
                     partitions: meta.partitions,
                     configs: meta.configs.clone(),
                     created_revision: meta.created_revision,
+                    assignments: meta
+                        .assignments
+                        .iter()
+                        .map(|assignment| StoredAssignment {
+                            replicas: assignment.replicas.clone(),
+                            group: assignment.group,
+                        })
+                        .collect(),
                 })
                 .collect(),
         };
@@ -145,12 +153,43 @@ impl TopicStore {
     }
 }
 
+fn topic_from_stored(topic: StoredTopic) -> Result<TopicMeta, BrokerError> {
+    let topic_id = Uuid::parse_str(&topic.topic_id).map_err(|err| {
+        BrokerError::Metadata(format!("topic {} has a bad id: {err}", topic.name))
+    })?;
+    // A replicated topic has exactly one assignment per partition; anything else would make
+    // `TopicMeta::assignment` lie about which partitions exist.
+    let assigned = topic.assignments.len();
+    if assigned != 0 && i32::try_from(assigned).ok() != Some(topic.partitions) {
+        return Err(BrokerError::Metadata(format!(
+            "topic {} has {} partitions but {assigned} assignments",
+            topic.name, topic.partitions
+        )));
+    }
+    let assignments = topic
+        .assignments
+        .into_iter()
+        .map(|stored| PartitionAssignment {
+            replicas: stored.replicas,
+            group: stored.group,
+        })
+        .collect();
+    Ok(TopicMeta {
+        name: topic.name,
+        topic_id,
+        partitions: topic.partitions,
+        configs: topic.configs,
+        created_revision: topic.created_revision,
+        assignments,
+    })
+}
+
 fn io_error(op: &str, path: &Path, err: std::io::Error) -> BrokerError {
     BrokerError::Metadata(format!("{op} {}: {err}", path.display()))
 }
 
 /// RFC 4648 base64url without padding (what Kafka's `Uuid.toString()` prints).
-fn base64url_no_pad(bytes: &[u8]) -> String {
+pub fn base64url_no_pad(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -188,6 +227,41 @@ mod tests {
         store.save(&table).unwrap();
         let reopened = TopicStore::open(&dir.path().join("meta")).unwrap();
         assert_eq!(reopened.load().unwrap(), table);
+    }
+
+    #[test]
+    fn assignments_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TopicStore::open(dir.path()).unwrap();
+        let assignments = vec![
+            PartitionAssignment {
+                replicas: vec![1, 2],
+                group: 7,
+            },
+            PartitionAssignment {
+                replicas: vec![2, 1],
+                group: 8,
+            },
+        ];
+        let table = TopicTable::default()
+            .with_created_assigned("r", TopicConfigs::new(), Uuid::new_v4(), assignments, 5)
+            .unwrap();
+        store.save(&table).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded, table);
+        assert_eq!(loaded.group(8), Some(("r", 1)));
+    }
+
+    #[test]
+    fn files_without_assignments_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"format_version":1,"revision":1,"topics":[{"name":"a",
+            "topic_id":"00000000-0000-0000-0000-000000000001","partitions":2,
+            "configs":{},"created_revision":1}]}"#;
+        fs::write(dir.path().join(TOPICS_FILE), old).unwrap();
+        let table = TopicStore::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(table.get("a").unwrap().partitions, 2);
+        assert!(table.get("a").unwrap().assignments.is_empty());
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// Budget of each shard's batch caches (`ringlet_io::log::set_shard_cache_budget_bytes`).
     pub log_cache_bytes_per_shard: usize,
+    /// `None`: a single node (no `--seeds`).
+    pub cluster: Option<super::cluster::ClusterConfig>,
+    /// Kafka `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// Kafka `min.insync.replicas` (the broker default of the topic config).
+    pub min_insync_replicas: i32,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -73,6 +79,11 @@ pub struct FileConfig {
     pub groups: Option<CoordinatorArgs>,
     pub producer_id_expiration_ms: Option<i64>,
     pub log_cache_bytes_per_shard: Option<usize>,
+    pub rpc_listen: Option<String>,
+    pub seeds: Option<String>,
+    pub rack: Option<String>,
+    pub default_replication_factor: Option<i16>,
+    pub min_insync_replicas: Option<i32>,
 }
 
 impl FileConfig {
@@ -103,6 +114,13 @@ impl BrokerConfig {
             None => default_advertise(listen),
         };
         let default_shards = ringlet_shard::runtime::default_shard_count();
+        let node_id = pick(args.node_id, file.node_id, DEFAULT_NODE_ID);
+        let cluster = super::cluster::ClusterConfig::resolve(
+            node_id,
+            args.rpc_listen.clone().or_else(|| file.rpc_listen.clone()),
+            args.seeds.clone().or_else(|| file.seeds.clone()),
+            args.rack.clone().or_else(|| file.rack.clone()),
+        )?;
         let config = BrokerConfig {
             data_dir: pick(
                 args.data_dir.clone(),
@@ -112,7 +130,7 @@ impl BrokerConfig {
             listen,
             advertise,
             shards: pick(args.shards, file.shards, default_shards),
-            node_id: pick(args.node_id, file.node_id, DEFAULT_NODE_ID),
+            node_id,
             num_partitions: pick(
                 args.num_partitions,
                 file.num_partitions,
@@ -150,6 +168,13 @@ impl BrokerConfig {
                 file.log_cache_bytes_per_shard,
                 ringlet_io::log::DEFAULT_SHARD_CACHE_BUDGET_BYTES,
             ),
+            cluster,
+            default_replication_factor: pick(
+                args.default_replication_factor,
+                file.default_replication_factor,
+                1,
+            ),
+            min_insync_replicas: pick(args.min_insync_replicas, file.min_insync_replicas, 1),
         };
         config.validate()?;
         Ok(config)
@@ -186,6 +211,18 @@ impl BrokerConfig {
         }
         if self.max_in_flight_per_connection == 0 {
             return fail("max-in-flight-per-connection must be >= 1".into());
+        }
+        if self.default_replication_factor < 1 {
+            return fail(format!(
+                "default-replication-factor must be >= 1, got {}",
+                self.default_replication_factor
+            ));
+        }
+        if self.min_insync_replicas < 1 {
+            return fail(format!(
+                "min-insync-replicas must be >= 1, got {}",
+                self.min_insync_replicas
+            ));
         }
         if self.producer_id_expiration_ms < 1 {
             return fail(format!(

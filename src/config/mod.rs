@@ -2,6 +2,7 @@
 //! (`topic_config` and friends: Kafka topic configs, their validation and defaults).
 
 pub mod broker;
+pub mod cluster;
 pub mod config_def;
 pub mod config_describe;
 pub mod config_ops;

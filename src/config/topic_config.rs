@@ -346,6 +346,8 @@ pub struct BrokerTopicDefaults {
     /// `num.partitions` / `default.replication.factor`. DescribeConfigs reports those as
     /// STATIC_BROKER_CONFIG and the rest as DEFAULT_CONFIG.
     pub set_by_broker_config: BTreeSet<&'static str>,
+    /// A cluster member: replication factors above 1 are placed by the controller.
+    pub clustered: bool,
 }
 
 impl Default for BrokerTopicDefaults {
@@ -355,6 +357,7 @@ impl Default for BrokerTopicDefaults {
             default_replication_factor: 1,
             topic: TopicConfig::default(),
             set_by_broker_config: BTreeSet::new(),
+            clustered: false,
         }
     }
 }

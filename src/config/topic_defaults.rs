@@ -37,6 +37,19 @@ pub fn topic_defaults_from(config: &BrokerConfig) -> BrokerTopicDefaults {
     if config.message_max_bytes != DEFAULT_MESSAGE_MAX_BYTES {
         defaults.set_by_broker_config.insert(MAX_MESSAGE_BYTES);
     }
+    defaults.clustered = config.cluster.is_some();
+    defaults.default_replication_factor = config.default_replication_factor;
+    if config.default_replication_factor != 1 {
+        defaults
+            .set_by_broker_config
+            .insert("default.replication.factor");
+    }
+    defaults.topic.min_insync_replicas = config.min_insync_replicas;
+    if config.min_insync_replicas != 1 {
+        defaults
+            .set_by_broker_config
+            .insert(super::topic_config::MIN_INSYNC_REPLICAS);
+    }
     defaults
 }
 
@@ -168,6 +181,9 @@ mod tests {
             coordinator: Default::default(),
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             log_cache_bytes_per_shard: ringlet_io::log::DEFAULT_SHARD_CACHE_BUDGET_BYTES,
+            cluster: None,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
         }
     }
 

@@ -44,7 +44,12 @@ pub async fn ensure_offsets_topic(state: &ShardState) -> Result<i32, BrokerError
     let partitions = state.coordinator.config().offsets_topic_partitions;
     let mut configs = TopicConfigs::new();
     configs.insert("cleanup.policy".into(), "compact".into());
-    match crate::cluster::create_topic(state, OFFSETS_TOPIC, partitions, configs, false).await {
+    if state.is_clustered() {
+        // The coordinators write their partitions directly, which a Raft-replicated
+        // partition must not allow; replicated coordinators are not built yet.
+        return Err(BrokerError::CoordinatorNotAvailable);
+    }
+    match crate::cluster::create_topic(state, OFFSETS_TOPIC, partitions, 1, configs, false).await {
         Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
         Err(err) => return Err(err),
     }

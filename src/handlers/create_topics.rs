@@ -89,6 +89,7 @@ async fn create_one(
         state,
         &plan.name,
         plan.num_partitions,
+        plan.replication_factor,
         plan.overrides.clone(),
         validate_only,
     )
@@ -177,7 +178,7 @@ fn replication_factor(requested: i16, defaults: &BrokerTopicDefaults) -> Result<
             "Replication factor must be larger than 0, or -1 to use the default value.".to_string(),
         ));
     }
-    if factor > 1 {
+    if factor > 1 && !defaults.clustered {
         return Err(BrokerError::InvalidReplicationFactor(format!(
             "Unable to replicate the partition {factor} time(s): The target replication factor \
              of {factor} cannot be reached because only 1 broker(s) are registered."

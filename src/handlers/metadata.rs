@@ -68,10 +68,17 @@ pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataR
     } else {
         OPERATIONS_NOT_REQUESTED
     };
+    let (brokers, controller) = match state.cluster.as_ref() {
+        Some(cluster) => (
+            super::metadata_cluster::brokers(cluster),
+            cluster.controller_id(),
+        ),
+        None => (vec![this_broker(state)], state.node_id()),
+    };
     MetadataResponse::default()
-        .with_brokers(vec![this_broker(state)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(state.cluster_id.to_string())))
-        .with_controller_id(BrokerId(state.node_id()))
+        .with_controller_id(BrokerId(controller))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_ops)
 }
@@ -123,6 +130,7 @@ async fn resolve(
         state,
         &name,
         partitions,
+        state.config.default_replication_factor,
         crate::cluster::TopicConfigs::new(),
         false,
     )
@@ -152,16 +160,12 @@ fn describe_topic(
     include_ops: bool,
 ) -> MetadataResponseTopic {
     let node = BrokerId(state.node_id());
-    let partitions = (0..meta.partitions)
-        .map(|index| {
-            MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
-        })
-        .collect();
+    let partitions = match state.cluster.as_ref() {
+        Some(cluster) if !meta.assignments.is_empty() => {
+            super::metadata_cluster::partitions(cluster, meta)
+        }
+        _ => local_partitions(meta, node),
+    };
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
         .with_topic_id(meta.topic_id)
@@ -172,6 +176,20 @@ fn describe_topic(
         } else {
             OPERATIONS_NOT_REQUESTED
         })
+}
+
+/// A single node's partitions: all led by this node at epoch 0.
+fn local_partitions(meta: &TopicMeta, node: BrokerId) -> Vec<MetadataResponsePartition> {
+    (0..meta.partitions)
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect()
 }
 
 fn topic_error(name: Option<String>, topic_id: Uuid, err: BrokerError) -> MetadataResponseTopic {

@@ -28,6 +28,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::error::BrokerError;
 use crate::server::RequestContext;
 
+/// Metadata's view of a cluster (a helper of `metadata`, not an API of its own).
+pub mod metadata_cluster;
+
 /// A served API and its version range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiRange {

@@ -87,7 +87,8 @@ async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<Par
         routed,
         move |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
-            ops::produce(&owner.partitions, &lookup, items, wait_durable).await
+            let replicas = owner.cluster.as_ref().map(|cluster| &*cluster.replicas);
+            ops::produce(&owner.partitions, &lookup, items, wait_durable, replicas).await
         },
         |err| Err(BrokerError::Bus(err.clone())),
     )

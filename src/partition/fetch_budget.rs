@@ -41,6 +41,26 @@ pub fn whole_batches_prefix_len(records: &[u8], limit_bytes: usize) -> usize {
     end
 }
 
+/// Length of the prefix of `records` made of whole batches that lie wholly below
+/// `end_offset` (a replica's high watermark: later batches are not committed yet).
+pub fn batches_below_offset_len(records: &[u8], end_offset: i64) -> usize {
+    let mut end = 0usize;
+    while let Some(header) = records.get(end..end + 61) {
+        let base_offset = i64::from_be_bytes(header[0..8].try_into().unwrap_or_default());
+        let batch_length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let last_delta = i32::from_be_bytes([header[23], header[24], header[25], header[26]]);
+        let Ok(batch_length) = usize::try_from(batch_length) else {
+            break;
+        };
+        let next = end + BATCH_LENGTH_PREFIX_BYTES + batch_length;
+        if next > records.len() || base_offset + i64::from(last_delta) >= end_offset {
+            break;
+        }
+        end = next;
+    }
+    end
+}
+
 /// One partition's read, in request order, as it enters budget accounting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetedRead {

@@ -44,6 +44,11 @@ pub struct PartitionSettings {
     pub log_config: LogConfig,
     /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch's time.
     pub log_append_time: bool,
+    /// `min.insync.replicas`: fewest in-sync replicas for an acks=all write.
+    pub min_insync_replicas: i32,
+    /// The topic is replicated (cluster mode): its partitions are opened only as Raft
+    /// replicas, never lazily by a client request.
+    pub replicated: bool,
 }
 
 pub struct Partition {
@@ -59,6 +64,13 @@ pub struct Partition {
     producers: RefCell<ProducerStates>,
     /// The offset of the last producer snapshot written (-1: none), to skip unchanged ones.
     snapshot_offset: Cell<i64>,
+    /// Set when the partition is a Raft replica (`replicas`): only committed batches, below
+    /// this high watermark, are visible; `None` on a single node (the log end is the HW).
+    replicated_hw: Cell<Option<i64>>,
+    /// A replicated partition serves clients only while this replica leads.
+    leading: Cell<bool>,
+    /// The Raft group of a replicated partition.
+    replica_group: Cell<Option<u64>>,
 }
 
 impl Partition {
@@ -72,6 +84,9 @@ impl Partition {
             waiters: AppendWaiters::default(),
             producers: RefCell::new(ProducerStates::default()),
             snapshot_offset: Cell::new(-1),
+            replicated_hw: Cell::new(None),
+            leading: Cell::new(true),
+            replica_group: Cell::new(None),
         }
     }
 
@@ -103,13 +118,56 @@ impl Partition {
         self.leader_epoch.set(epoch);
     }
 
+    /// Makes this a replica of Raft group `group`: nothing is visible until the first
+    /// commit is applied, and it serves clients only once it leads.
+    pub fn set_replicated(&self, group: u64) {
+        self.replicated_hw.set(Some(self.log.log_start_offset()));
+        self.leading.set(false);
+        self.replica_group.set(Some(group));
+    }
+
+    pub fn is_replicated(&self) -> bool {
+        self.replicated_hw.get().is_some()
+    }
+
+    /// The Raft group of a replicated partition.
+    pub fn replica_group(&self) -> Option<u64> {
+        self.replica_group.get()
+    }
+
+    /// True on a single node, and on the leader replica of a replicated partition.
+    pub fn is_leading(&self) -> bool {
+        self.leading.get()
+    }
+
+    pub fn set_leading(&self, leading: bool) {
+        self.leading.set(leading);
+    }
+
+    /// A replica's new high watermark (its commit index); wakes parked fetches when it moves.
+    pub fn set_high_watermark(&self, high_watermark: i64) {
+        if let Some(current) = self.replicated_hw.get() {
+            if high_watermark != current {
+                self.replicated_hw.set(Some(high_watermark));
+                self.waiters.wake_all();
+            }
+        }
+    }
+
+    /// The high watermark: the commit point of a replica, the log end on a single node.
+    pub fn high_watermark(&self) -> i64 {
+        self.replicated_hw
+            .get()
+            .unwrap_or_else(|| self.log.log_end_offset())
+    }
+
     pub fn apply_settings(&self, settings: &PartitionSettings) {
         self.log.set_config(settings.log_config.clone());
         self.log_append_time.set(settings.log_append_time);
     }
 
     pub fn watermarks(&self) -> Watermarks {
-        let high_watermark = self.log.log_end_offset();
+        let high_watermark = self.high_watermark();
         Watermarks {
             log_start_offset: self.log.log_start_offset(),
             high_watermark,
@@ -149,16 +207,21 @@ impl Partition {
     /// Whole batches from `offset`, at least one when any exists there, else empty
     /// at the log end. Offsets outside `[log start, log end]` are `OffsetOutOfRange`.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes, LogError> {
-        if offset == self.log.log_end_offset() {
+        let high_watermark = self.high_watermark();
+        if offset >= high_watermark {
             return Ok(Bytes::new());
         }
         let batches = self.log.read(offset, max_bytes).await?;
+        if self.is_replicated() {
+            let keep = super::fetch_budget::batches_below_offset_len(&batches.data, high_watermark);
+            return Ok(batches.data.slice(..keep));
+        }
         Ok(batches.data)
     }
 
     /// True when a fetch from `offset` would return data now.
     pub fn has_data_after(&self, offset: i64) -> bool {
-        self.log.log_end_offset() > offset
+        self.high_watermark() > offset
     }
 
     /// The producer state; never borrow it across an await.

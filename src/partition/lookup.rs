@@ -62,10 +62,12 @@ pub fn topic_by_id(state: &ShardState, topic_id: Uuid) -> Option<TopicMeta> {
 }
 
 /// The settings of a topic's partitions.
-pub fn settings_of(config: &TopicConfig) -> PartitionSettings {
+pub fn settings_of(config: &TopicConfig, replicated: bool) -> PartitionSettings {
     PartitionSettings {
         log_config: config.log_config(),
         log_append_time: config.uses_log_append_time(),
+        min_insync_replicas: config.min_insync_replicas,
+        replicated,
     }
 }
 
@@ -79,6 +81,6 @@ impl PartitionLookup for OwnerLookup<'_> {
             .get(topic)
             .filter(|meta| meta.has_partition(partition))?;
         let config = TopicConfig::resolve(&meta.configs, &broker_topic_defaults(self.0));
-        Some(settings_of(&config))
+        Some(settings_of(&config, !meta.assignments.is_empty()))
     }
 }

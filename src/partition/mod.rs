@@ -28,6 +28,15 @@ mod producer_state_append;
 mod producer_state_recovery;
 pub mod producer_state_snapshot;
 pub mod records_check;
+pub mod replica_storage;
+mod replica_storage_batch;
+mod replica_storage_cache;
+mod replica_storage_io;
+#[cfg(test)]
+mod replica_storage_log_tests;
+#[cfg(test)]
+mod replica_storage_tests;
+pub mod replicas;
 pub mod txn_index;
 pub mod txn_markers;
 pub mod txn_read;
@@ -175,8 +184,13 @@ impl PartitionManager {
                 .map(|producers| (log, producers)),
             Err(err) => Err(err),
         };
+        let replicated = settings.replicated;
         let result = opened.map(|(log, producers)| {
-            self.retention.register(&log);
+            // Retention moves the log start, which a Raft replica cannot do on its own yet
+            // (replica_storage): replicated partitions keep everything for now.
+            if !replicated {
+                self.retention.register(&log);
+            }
             let partition = Rc::new(Partition::new(
                 key.0.clone(),
                 key.1,

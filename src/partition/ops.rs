@@ -59,14 +59,22 @@ pub(crate) async fn partition(
     index: i32,
 ) -> Result<Rc<Partition>, BrokerError> {
     if let Some(partition) = manager.get(topic, index) {
-        if lookup.settings(topic, index).is_some() {
-            return Ok(partition);
+        if lookup.settings(topic, index).is_none() {
+            return Err(BrokerError::UnknownTopicOrPartition);
         }
-        return Err(BrokerError::UnknownTopicOrPartition);
+        if !partition.is_leading() {
+            // A follower replica: clients go to the leader (Metadata names it).
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        return Ok(partition);
     }
     let settings = lookup
         .settings(topic, index)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    if settings.replicated {
+        // Not a replica here, or its replica is still starting.
+        return Err(BrokerError::NotLeaderOrFollower);
+    }
     manager
         .get_or_open(topic, index, || settings)
         .await
@@ -101,7 +109,11 @@ pub async fn produce(
     lookup: &dyn PartitionLookup,
     items: Vec<(usize, ProduceItem)>,
     wait_durable: bool,
+    replicas: Option<&super::replicas::ReplicaManager>,
 ) -> Vec<(usize, Result<Appended, BrokerError>)> {
+    if let Some(replicas) = replicas {
+        return produce_replicated(manager, lookup, items, wait_durable, replicas).await;
+    }
     let now = now_ms();
     let mut appended = Vec::with_capacity(items.len());
     // Appends run one after another, so offsets follow request order; the
@@ -137,6 +149,46 @@ pub async fn produce(
         })
         .collect();
     join_all(waits).await
+}
+
+/// Produce in a cluster: each batch goes through its partition's Raft group (all proposals
+/// queued before any is awaited, so one replication round carries them all).
+async fn produce_replicated(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    items: Vec<(usize, ProduceItem)>,
+    wait_durable: bool,
+    replicas: &super::replicas::ReplicaManager,
+) -> Vec<(usize, Result<Appended, BrokerError>)> {
+    let acks = if wait_durable {
+        super::replicas::Acks::Quorum
+    } else {
+        super::replicas::Acks::Leader
+    };
+    let mut waits = Vec::with_capacity(items.len());
+    let mut positions = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        positions.push(position);
+        let resolved = partition(manager, lookup, &item.topic, item.partition).await;
+        waits.push(Box::pin(async move {
+            let p = resolved?;
+            let Some(group) = p.replica_group() else {
+                // An unreplicated topic on a cluster member (never created so: refuse).
+                return Err(BrokerError::NotLeaderOrFollower);
+            };
+            let (base_offset, last_offset) = replicas.produce(group, item.records, acks).await?;
+            Ok(Appended {
+                base_offset,
+                last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: p.log().log_start_offset(),
+            })
+        })
+            as std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Appended, BrokerError>>>,
+            >);
+    }
+    positions.into_iter().zip(join_all(waits).await).collect()
 }
 
 // ---------------------------------------------------------------- fetch
@@ -407,6 +459,13 @@ async fn delete_records_one(p: &Partition, offset: i64) -> Result<i64, BrokerErr
     };
     if target < 0 || target > watermarks.high_watermark {
         return Err(BrokerError::OffsetOutOfRange);
+    }
+    if target > watermarks.log_start_offset && p.is_replicated() {
+        // Raft indexes are counted from the log start; moving it on one replica alone
+        // would make the replicas disagree (replicated log-start moves are not built yet).
+        return Err(BrokerError::PolicyViolation(
+            "DeleteRecords is not supported on replicated partitions yet".into(),
+        ));
     }
     if target > watermarks.log_start_offset {
         p.log()

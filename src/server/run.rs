@@ -34,9 +34,19 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     })?;
     let _data_dir_lock = exclusive::lock_data_dir(&config.data_dir)?;
     exclusive::ensure_address_free(config.listen)?;
+    if let Some(cluster) = &config.cluster {
+        exclusive::ensure_address_free(cluster.rpc_listen)?;
+    }
     let store = TopicStore::open(&config.meta_dir())?;
-    let topics = Arc::new(store.load()?);
-    let cluster_id: Arc<str> = store.cluster_id()?.into();
+    // In a cluster the controller's log is the topic table; topics.json is single-node only.
+    let topics = match config.cluster {
+        Some(_) => Arc::new(crate::cluster::TopicTable::default()),
+        None => Arc::new(store.load()?),
+    };
+    let cluster_id: Arc<str> = match &config.cluster {
+        Some(cluster) => cluster.cluster_id().into(),
+        None => store.cluster_id()?.into(),
+    };
     ringlet_shard::memlock::raise_memlock_limit(config.shards)
         .map_err(|err| startup("memory lock limit", &err))?;
     let mut termination =
@@ -66,14 +76,15 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
         async move {
             // The budget is per shard (thread-local in the io crate): set it on each shard.
             ringlet_io::log::set_shard_cache_budget_bytes(setup.config.log_cache_bytes_per_shard);
-            let state = ShardState::new(ctx.shard_id, ctx.shard_count, ctx.bus, &setup);
-            Ok::<_, BrokerError>(state)
+            ShardState::new(ctx.shard_id, ctx.shard_count, ctx.bus, &setup)
         }
     })
     .map_err(|err| startup("starting shards", &err))?;
     let handle = runtime.handle();
     handle.invoke_on_all_blocking(|state| async move {
-        crate::coordinator::GroupCoordinator::load_owned_partitions(&state).await;
+        if !state.is_clustered() {
+            crate::coordinator::GroupCoordinator::load_owned_partitions(&state).await;
+        }
     });
     let listening = handle.invoke_on_all_blocking(|state| async move {
         start_listener(&state).map_err(|err| err.to_string())
@@ -89,8 +100,22 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     }
     // Transaction recovery needs every shard up (markers cross shards): started after.
     handle.invoke_on_all_blocking(|state| async move {
-        crate::coordinator::txn::start(&state);
+        if !state.is_clustered() {
+            crate::coordinator::txn::start(&state);
+        }
     });
+    let joined = handle.invoke_on_all_blocking(|state| async move {
+        crate::cluster::node::start(&state).map_err(|err| err.to_string())
+    });
+    for outcome in joined {
+        let failure = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(err)) => err,
+            Err(err) => err.to_string(),
+        };
+        let _ = runtime.stop();
+        return Err(BrokerError::Startup(failure));
+    }
     tracing::info!(
         "ringlet listening on {} ({} shards)",
         config.listen,

@@ -54,7 +54,11 @@ pub async fn ensure_txn_topic(state: &ShardState) -> Result<i32, BrokerError> {
     let partitions = state.txn.config().topic_partitions;
     let mut configs = TopicConfigs::new();
     configs.insert("cleanup.policy".into(), "compact".into());
-    match crate::cluster::create_topic(state, TXN_TOPIC, partitions, configs, false).await {
+    if state.is_clustered() {
+        // See coordinator::ensure_offsets_topic: not replicated yet.
+        return Err(BrokerError::CoordinatorNotAvailable);
+    }
+    match crate::cluster::create_topic(state, TXN_TOPIC, partitions, 1, configs, false).await {
         Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
         Err(err) => return Err(err),
     }

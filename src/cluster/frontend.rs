@@ -1,0 +1,178 @@
+//! Topic mutations on a cluster member (the `*_frontend` of DESIGN.md): callable on any
+//! shard, they hand the change to the controller leader (which places replicas on the brokers
+//! it knows to be alive)
+//! (through shard 0, which forwards it when another broker leads), and answer once the
+//! command is applied there and visible in this broker's own tables.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::controller_rpc::ControllerRequest;
+use super::metadata_stm::MetadataCommand;
+use super::placement::assign_replicas;
+use super::topic_table::{TopicConfigs, TopicTable};
+use crate::config::topic_name::validate_topic_name;
+use crate::error::BrokerError;
+use crate::state::ShardState;
+
+/// How long a mutation applied by the controller may take to reach this broker's tables.
+const VISIBLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn create_topic(
+    state: &ShardState,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: TopicConfigs,
+    validate_only: bool,
+) -> Result<Uuid, BrokerError> {
+    validate_topic_name(name).map_err(BrokerError::InvalidTopic)?;
+    let table = state.topics();
+    if table.get(name).is_some() {
+        return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+    }
+    // Checked here for validate_only and a quick answer; the leader places for real.
+    place(state, &table, partitions, replication_factor, 0)?;
+    let topic_id = Uuid::new_v4();
+    if validate_only {
+        return Ok(topic_id);
+    }
+    let request = ControllerRequest::CreateTopic {
+        name: name.to_string(),
+        topic_id: topic_id.to_string(),
+        configs,
+        partitions,
+        replication_factor: i32::from(replication_factor),
+    };
+    send(state, request).await?;
+    wait_visible(state, |table| {
+        table
+            .get(name)
+            .is_some_and(|meta| meta.topic_id == topic_id)
+    })
+    .await?;
+    tracing::info!(topic = name, partitions, replication_factor, %topic_id, "created replicated topic");
+    Ok(topic_id)
+}
+
+pub async fn delete_topic(state: &ShardState, name: &str) -> Result<(), BrokerError> {
+    let Some(existing) = state.topics().get(name).map(|meta| meta.topic_id) else {
+        return Err(BrokerError::UnknownTopicOrPartition);
+    };
+    let command = MetadataCommand::DeleteTopic {
+        name: name.to_string(),
+    };
+    send(state, ControllerRequest::Propose(command)).await?;
+    wait_visible(state, |table| {
+        table.get(name).is_none_or(|meta| meta.topic_id != existing)
+    })
+    .await
+}
+
+pub async fn create_partitions(
+    state: &ShardState,
+    name: &str,
+    new_total: i32,
+) -> Result<(), BrokerError> {
+    if state.topics().get(name).is_none() {
+        return Err(BrokerError::UnknownTopicOrPartition);
+    }
+    let request = ControllerRequest::CreatePartitions {
+        name: name.to_string(),
+        new_total,
+    };
+    send(state, request).await?;
+    wait_visible(state, |table| {
+        table
+            .get(name)
+            .is_some_and(|meta| meta.partitions >= new_total)
+    })
+    .await
+}
+
+pub async fn alter_configs(
+    state: &ShardState,
+    name: &str,
+    configs: TopicConfigs,
+) -> Result<(), BrokerError> {
+    if state.topics().get(name).is_none() {
+        return Err(BrokerError::UnknownTopicOrPartition);
+    }
+    let wanted = configs.clone();
+    let command = MetadataCommand::AlterConfigs {
+        name: name.to_string(),
+        configs,
+    };
+    send(state, ControllerRequest::Propose(command)).await?;
+    wait_visible(state, |table| {
+        table.get(name).is_none_or(|meta| meta.configs == wanted)
+    })
+    .await
+}
+
+/// Replica lists for `count` new partitions over the live brokers.
+fn place(
+    state: &ShardState,
+    table: &TopicTable,
+    count: i32,
+    replication_factor: i16,
+    first_partition: i32,
+) -> Result<Vec<Vec<i32>>, BrokerError> {
+    let cluster = state
+        .cluster
+        .as_ref()
+        .ok_or_else(|| BrokerError::internal("replica placement on a single node"))?;
+    let brokers = cluster.brokers();
+    let live: Vec<(i32, Option<String>)> = cluster
+        .alive_brokers()
+        .into_iter()
+        .map(|id| (id, brokers.get(id).and_then(|b| b.rack.clone())))
+        .collect();
+    let mut leader_load: BTreeMap<i32, usize> = BTreeMap::new();
+    for meta in table.iter() {
+        for assignment in &meta.assignments {
+            if let Some(preferred) = assignment.replicas.first() {
+                *leader_load.entry(*preferred).or_default() += 1;
+            }
+        }
+    }
+    assign_replicas(
+        count,
+        i32::from(replication_factor),
+        &live,
+        &leader_load,
+        first_partition,
+    )
+}
+
+/// Hands `request` to shard 0, which reaches the controller leader.
+async fn send(state: &ShardState, request: ControllerRequest) -> Result<(), BrokerError> {
+    state
+        .bus
+        .invoke_on(0, move |hub: Rc<ShardState>| async move {
+            super::node::request(&hub, request).await
+        })
+        .await?
+}
+
+/// Waits until this shard's table satisfies `done` (the controller's apply travels to this
+/// broker through its own controller replica or its heartbeats).
+async fn wait_visible(
+    state: &ShardState,
+    done: impl Fn(&TopicTable) -> bool,
+) -> Result<(), BrokerError> {
+    let deadline = Instant::now() + VISIBLE_TIMEOUT;
+    while !done(&state.topics()) {
+        if Instant::now() >= deadline {
+            return Err(BrokerError::RequestTimedOut(
+                "the change was applied by the controller but has not reached this broker yet"
+                    .into(),
+            ));
+        }
+        ringlet_shard::task::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Metadata's cluster view on a cluster member: the live brokers, the controller leader, and
+//! per partition the leader, leader epoch, replicas, ISR and offline replicas as this broker
+//! knows them (`cluster::leaders`). A partition without a known leader answers
+//! LEADER_NOT_AVAILABLE, which clients retry.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition,
+};
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::cluster::node::ClusterShard;
+use crate::cluster::TopicMeta;
+
+/// Kafka's LEADER_NOT_AVAILABLE.
+const LEADER_NOT_AVAILABLE: i16 = 5;
+
+/// The live registered brokers.
+pub fn brokers(cluster: &ClusterShard) -> Vec<MetadataResponseBroker> {
+    let table = cluster.brokers();
+    cluster
+        .alive_brokers()
+        .into_iter()
+        .filter_map(|id| table.get(id).map(|b| (id, b.clone())))
+        .map(|(id, broker)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(broker.host))
+                .with_port(i32::from(broker.port))
+                .with_rack(broker.rack.map(StrBytes::from_string))
+        })
+        .collect()
+}
+
+pub fn partitions(cluster: &ClusterShard, meta: &TopicMeta) -> Vec<MetadataResponsePartition> {
+    let leaders = cluster.leaders();
+    let alive = cluster.alive_brokers();
+    meta.assignments
+        .iter()
+        .enumerate()
+        .map(|(index, assignment)| {
+            let replicas: Vec<BrokerId> =
+                assignment.replicas.iter().map(|id| BrokerId(*id)).collect();
+            let offline: Vec<BrokerId> = assignment
+                .replicas
+                .iter()
+                .filter(|id| !alive.contains(id))
+                .map(|id| BrokerId(*id))
+                .collect();
+            let report = leaders.get(assignment.group);
+            let leader = report.map_or(-1, |r| r.leader);
+            let epoch = report.map_or(-1, |r| r.epoch);
+            let isr: Vec<BrokerId> = match report.and_then(|r| r.isr.clone()) {
+                Some(isr) => isr.into_iter().map(BrokerId).collect(),
+                None if leader >= 0 => vec![BrokerId(leader)],
+                None => Vec::new(),
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(if leader < 0 { LEADER_NOT_AVAILABLE } else { 0 })
+                .with_partition_index(index as i32)
+                .with_leader_id(BrokerId(leader))
+                .with_leader_epoch(epoch)
+                .with_replica_nodes(replicas)
+                .with_isr_nodes(isr)
+                .with_offline_replicas(offline)
+        })
+        .collect()
+}

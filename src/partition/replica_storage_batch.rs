@@ -1,0 +1,217 @@
+//! How Raft entries that are not client batches are stored in the Kafka log, and back.
+//!
+//! Every Raft entry is one record batch in the partition log, so the two entries Raft makes
+//! itself become one-record CONTROL batches (attributes: control bit, not transactional;
+//! producer id -1, so producer state, transaction markers and read_committed consumers skip
+//! them; Kafka clients skip control batches of types they do not know):
+//! - the leader's no-op at the start of its term (a `Normal` entry with empty data) is
+//!   Kafka's LEADER_CHANGE (type 2), with a null value;
+//! - a membership change (`ConfChange` entry) is type [`CONF_CHANGE_TYPE`], a Ringlet type
+//!   outside Kafka's range, whose value is the 9-byte `ConfChange` encoding.
+//!
+//! The batch is a pure function of the entry (timestamps are -1, Kafka's "no timestamp"),
+//! so every replica stores the same bytes. [`decode_stored`] maps a stored batch back to
+//! the entry Raft appended (empty data for the no-op, the 9 bytes for a change), so
+//! `Storage::entries` returns the same thing whether it comes from memory or from disk.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ringlet_protocol::record_batch::{parse_header, BatchError, RecordBatchHeader, HEADER_SIZE};
+use ringlet_raft::{ConfChange, Entry, EntryKind};
+
+const CONTROL_BIT: i16 = 0x20;
+/// Kafka `ControlRecordType.LEADER_CHANGE`.
+pub const LEADER_CHANGE_TYPE: i16 = 2;
+/// Ringlet's membership-change control record ('R' << 8; Kafka uses 0..=6 as of 3.9).
+pub const CONF_CHANGE_TYPE: i16 = 0x5200;
+
+/// The bytes to write to the Kafka log for `entry`: a client batch as is, or the control
+/// batch of a Raft-made entry. The log stamps the base offset and the leader epoch.
+pub fn entry_batch(entry: &Entry) -> BytesMut {
+    match entry.kind {
+        EntryKind::Normal if entry.data.is_empty() => control_batch(LEADER_CHANGE_TYPE, None),
+        EntryKind::Normal => BytesMut::from(&entry.data[..]),
+        EntryKind::ConfChange => control_batch(CONF_CHANGE_TYPE, Some(&entry.data)),
+    }
+}
+
+/// Offsets a stored entry spans minus one (`lastOffsetDelta`), from the bytes Raft holds.
+pub fn last_offset_delta(entry: &Entry) -> Result<i64, BatchError> {
+    if entry.kind == EntryKind::ConfChange || entry.data.is_empty() {
+        return Ok(0); // one control record
+    }
+    let header = parse_header(&entry.data)?;
+    if header.last_offset_delta < 0 {
+        return Err(BatchError::InvalidField {
+            field: "last_offset_delta",
+            value: header.last_offset_delta.into(),
+        });
+    }
+    Ok(i64::from(header.last_offset_delta))
+}
+
+/// What a stored batch is as a Raft entry payload: `(kind, data)`.
+pub fn decode_stored(batch: &Bytes) -> (EntryKind, Bytes) {
+    let Ok(header) = parse_header(batch) else {
+        return (EntryKind::Normal, batch.clone());
+    };
+    match control_record(&header, batch) {
+        Some((LEADER_CHANGE_TYPE, _)) => (EntryKind::Normal, Bytes::new()),
+        Some((CONF_CHANGE_TYPE, Some(value))) if ConfChange::decode(value).is_some() => {
+            (EntryKind::ConfChange, Bytes::copy_from_slice(value))
+        }
+        _ => (EntryKind::Normal, batch.clone()),
+    }
+}
+
+/// One control record: key `version:i16 = 0, type:i16`, then the value (null when `None`).
+fn control_batch(control_type: i16, value: Option<&[u8]>) -> BytesMut {
+    let mut record = BytesMut::new();
+    record.put_i8(0); // attributes
+    put_varint(&mut record, 0); // timestamp delta
+    put_varint(&mut record, 0); // offset delta
+    put_varint(&mut record, 4); // key length
+    record.put_i16(0); // key version
+    record.put_i16(control_type);
+    match value {
+        Some(value) => {
+            put_varint(&mut record, value.len() as i64);
+            record.put_slice(value);
+        }
+        None => put_varint(&mut record, -1),
+    }
+    put_varint(&mut record, 0); // no headers
+
+    let mut batch = BytesMut::with_capacity(HEADER_SIZE + 2 + record.len());
+    batch.put_i64(0); // base offset, stamped by the log
+    batch.put_i32(0); // batch length, set below
+    batch.put_i32(-1); // partition leader epoch, stamped by the log
+    batch.put_i8(2); // magic
+    batch.put_u32(0); // crc, set below
+    batch.put_i16(CONTROL_BIT);
+    batch.put_i32(0); // last offset delta
+    batch.put_i64(-1); // base timestamp: deterministic, so replicas store equal bytes
+    batch.put_i64(-1); // max timestamp
+    batch.put_i64(-1); // producer id
+    batch.put_i16(-1); // producer epoch
+    batch.put_i32(-1); // base sequence
+    batch.put_i32(1); // records
+    put_varint(&mut batch, record.len() as i64);
+    batch.put_slice(&record);
+    let batch_length = i32::try_from(batch.len() - 12).expect("a control batch is tiny");
+    batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// `(type, value)` of a one-record control batch without a producer (ours), else `None`.
+fn control_record<'a>(
+    header: &RecordBatchHeader,
+    batch: &'a [u8],
+) -> Option<(i16, Option<&'a [u8]>)> {
+    if !header.is_control() || header.producer_id != -1 || header.records_count != 1 {
+        return None;
+    }
+    let record = batch.get(HEADER_SIZE..)?;
+    let mut at = 0usize;
+    let _length = read_varint(record, &mut at)?;
+    at += 1; // attributes
+    let _timestamp_delta = read_varint(record, &mut at)?;
+    let _offset_delta = read_varint(record, &mut at)?;
+    if read_varint(record, &mut at)? != 4 {
+        return None;
+    }
+    let key = record.get(at..at + 4)?;
+    at += 4;
+    if key[..2] != [0, 0] {
+        return None; // only key version 0 is known
+    }
+    let control_type = i16::from_be_bytes([key[2], key[3]]);
+    let value = match read_varint(record, &mut at)? {
+        len if len < 0 => None,
+        len => Some(record.get(at..at + usize::try_from(len).ok()?)?),
+    };
+    Some((control_type, value))
+}
+
+/// A zigzag varint (Kafka record fields).
+fn put_varint(buf: &mut BytesMut, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    while zigzag >= 0x80 {
+        buf.put_u8((zigzag as u8 & 0x7f) | 0x80);
+        zigzag >>= 7;
+    }
+    buf.put_u8(zigzag as u8);
+}
+
+fn read_varint(buf: &[u8], at: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::txn_markers::parse_marker;
+    use ringlet_protocol::record_batch::validate_batch;
+
+    #[test]
+    fn the_no_op_is_a_valid_one_record_leader_change_batch() {
+        let noop = Entry::normal(3, 7, Bytes::new());
+        let batch = entry_batch(&noop).freeze();
+        let header = validate_batch(&batch).expect("a valid v2 batch");
+        assert!(header.is_control() && !header.is_transactional());
+        assert_eq!((header.records_count, header.last_offset_delta), (1, 0));
+        assert_eq!(header.producer_id, -1);
+        assert_eq!(
+            control_record(&header, &batch),
+            Some((LEADER_CHANGE_TYPE, None))
+        );
+        // Not a transaction marker: producer state and read_committed ignore it.
+        assert_eq!(parse_marker(&header, &batch), None);
+        assert_eq!(decode_stored(&batch), (EntryKind::Normal, Bytes::new()));
+        assert_eq!(last_offset_delta(&noop), Ok(0));
+    }
+
+    #[test]
+    fn conf_changes_round_trip_through_their_control_batch() {
+        let data = ConfChange::AddLearner(4).encode();
+        let entry = Entry {
+            term: 2,
+            index: 9,
+            kind: EntryKind::ConfChange,
+            data: data.clone(),
+        };
+        let batch = entry_batch(&entry).freeze();
+        let header = validate_batch(&batch).expect("a valid v2 batch");
+        assert_eq!(header.records_count, 1);
+        assert_eq!(parse_marker(&header, &batch), None);
+        assert_eq!(decode_stored(&batch), (EntryKind::ConfChange, data));
+    }
+
+    #[test]
+    fn client_batches_are_stored_as_they_are() {
+        let batch = crate::partition::txn_markers::control_batch(
+            &crate::partition::txn_markers::TxnMarker {
+                producer_id: 5,
+                producer_epoch: 0,
+                commit: true,
+                coordinator_epoch: 1,
+            },
+            1,
+        )
+        .freeze();
+        let entry = Entry::normal(1, 1, batch.clone());
+        assert_eq!(&entry_batch(&entry)[..], &batch[..]);
+        // A transaction marker has a producer: it stays a normal entry with its bytes.
+        assert_eq!(decode_stored(&batch), (EntryKind::Normal, batch));
+    }
+}

@@ -1,0 +1,671 @@
+//! Replicated partitions on one shard: one Raft group per partition replica set, all driven
+//! by ONE loop per shard ([`ReplicaManager::run`]), Redpanda-style.
+//!
+//! The Kafka log is the Raft log (`replica_storage`): a Raft entry is a record batch, its term
+//! the batch's leader epoch. The loop owns every Raft node of the shard and is the only code
+//! that changes them, so nothing steps a node between its Ready and its advance:
+//!
+//! 1. step: queued peer messages, queued produce proposals, the tick;
+//! 2. persist: every group's Ready entries are appended to its log and synced (all groups at
+//!    once, so one round costs one fdatasync per busy log, however many produce requests it
+//!    carries: group commit), hard state after them;
+//! 3. send: the messages of all groups, one frame per peer node (`GroupManager` batching,
+//!    idle groups' heartbeats are their id only);
+//! 4. advance and apply: the commit index becomes the high watermark (consumers read only
+//!    committed batches), acks=all waiters whose index committed are answered, acks=1
+//!    waiters once their batch is in the leader's log.
+//!
+//! The leader's view of its followers gives the ISR: a follower is in sync while it has
+//! matched the leader's last index within the last [`REPLICA_LAG_MAX`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ringlet_raft::{Entry, GroupManager, HardState, NodeId, RawNode, Ready};
+use ringlet_shard::signal::{oneshot, Notify, OneshotSender};
+
+use super::replica_storage::{EntryWrites, ReplicaStorage};
+use super::waiters::join_all;
+use super::Partition;
+use crate::cluster::leaders::LeaderReport;
+use crate::error::BrokerError;
+
+/// Kafka's `replica.lag.time.max.ms` is 30 s; a shorter window reports a dead follower
+/// out of the ISR sooner (and refuses acks=all under min.insync.replicas sooner).
+pub const REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
+/// How long a produce waits for its batch to commit before REQUEST_TIMED_OUT.
+pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a leader that is not its partition's preferred leader (the first replica)
+/// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
+pub const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
+/// Bytes read back from the log per missing range (a lagging follower's catch-up).
+const READ_BACK_BYTES: usize = 4 << 20;
+
+/// What a produce waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// acks=1: in the leader's log.
+    Leader,
+    /// acks=all: committed (durable on a majority).
+    Quorum,
+}
+
+/// Base and last offset of a replicated append.
+pub type Replicated = Result<(i64, i64), BrokerError>;
+
+struct Proposal {
+    group: u64,
+    data: Bytes,
+    acks: Acks,
+    reply: OneshotSender<Replicated>,
+}
+
+struct PendingAck {
+    term: u64,
+    acks: Acks,
+    reply: OneshotSender<Replicated>,
+}
+
+/// One replica of one partition on this shard.
+pub struct Replica {
+    pub group: u64,
+    pub partition: Rc<Partition>,
+    pub state_dir: PathBuf,
+    pub replicas: Vec<i32>,
+    pub min_insync_replicas: Cell<i32>,
+    /// Raft index -> produce waiters.
+    pending: RefCell<BTreeMap<u64, Vec<PendingAck>>>,
+    /// Follower -> when it last matched our last index (leader only).
+    caught_up_at: RefCell<HashMap<NodeId, Instant>>,
+    last_report: RefCell<Option<LeaderReport>>,
+    /// Term and vote last synced to the state file (commit-only changes are not synced).
+    synced_hard_state: Cell<HardState>,
+    /// When this leader last considered handing leadership to the preferred replica.
+    preferred_checked_at: Cell<Option<Instant>>,
+}
+
+pub struct ReplicaManager {
+    node_id: i32,
+    groups: RefCell<GroupManager<ReplicaStorage>>,
+    replicas: RefCell<HashMap<u64, Rc<Replica>>>,
+    inbox: RefCell<Vec<ringlet_raft::wire::Batch>>,
+    proposals: RefCell<Vec<Proposal>>,
+    wake: Notify,
+    tick: Duration,
+    /// Frames ready for peers, taken by the sender after each round.
+    outgoing: RefCell<Vec<(NodeId, Bytes)>>,
+    /// Leadership reports that changed since the last time they were taken.
+    changed_reports: RefCell<Vec<LeaderReport>>,
+}
+
+impl ReplicaManager {
+    pub fn new(node_id: i32, tick: Duration) -> Rc<Self> {
+        Rc::new(ReplicaManager {
+            node_id,
+            groups: RefCell::new(GroupManager::new(node_id as NodeId)),
+            replicas: RefCell::new(HashMap::new()),
+            inbox: RefCell::new(Vec::new()),
+            proposals: RefCell::new(Vec::new()),
+            wake: Notify::new(),
+            tick,
+            outgoing: RefCell::new(Vec::new()),
+            changed_reports: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn replica(&self, group: u64) -> Option<Rc<Replica>> {
+        self.replicas.borrow().get(&group).cloned()
+    }
+
+    pub fn groups(&self) -> Vec<u64> {
+        self.replicas.borrow().keys().copied().collect()
+    }
+
+    /// Starts replicating `partition` as a member of `group` with `replicas` as voters.
+    pub async fn add(
+        &self,
+        group: u64,
+        partition: Rc<Partition>,
+        replicas: Vec<i32>,
+        min_insync_replicas: i32,
+    ) -> Result<(), BrokerError> {
+        if self.replicas.borrow().contains_key(&group) {
+            return Ok(());
+        }
+        let voters: Vec<NodeId> = replicas.iter().map(|id| *id as NodeId).collect();
+        let state_dir = partition.log().dir().to_path_buf();
+        let storage = ReplicaStorage::open(partition.log(), &state_dir, &voters)
+            .await
+            .map_err(|err| {
+                BrokerError::Storage(format!("replica state of group {group}: {err}"))
+            })?;
+        let hard_state = ringlet_raft::Storage::hard_state(&storage);
+        let mut config = ringlet_raft::Config::new(self.node_id as NodeId);
+        config.election_ticks = 10;
+        config.heartbeat_ticks = 2;
+        let seed = group.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.node_id as u64;
+        let node = RawNode::new(config, storage, ringlet_raft::SplitMix64::new(seed))
+            .map_err(|err| BrokerError::internal(format!("raft group {group}: {err}")))?;
+        partition.set_replicated(group);
+        let replica = Rc::new(Replica {
+            group,
+            partition,
+            state_dir,
+            replicas,
+            min_insync_replicas: Cell::new(min_insync_replicas),
+            pending: RefCell::new(BTreeMap::new()),
+            caught_up_at: RefCell::new(HashMap::new()),
+            last_report: RefCell::new(None),
+            synced_hard_state: Cell::new(hard_state),
+            preferred_checked_at: Cell::new(None),
+        });
+        if self.replicas.borrow().contains_key(&group) {
+            return Ok(()); // added by a concurrent reconcile while we opened
+        }
+        self.groups
+            .borrow_mut()
+            .add_group(group, node)
+            .map_err(|err| BrokerError::internal(err.to_string()))?;
+        self.replicas.borrow_mut().insert(group, replica);
+        tracing::info!(group, "replica started");
+        self.wake.notify();
+        Ok(())
+    }
+
+    /// Stops replicating `group` (its topic was deleted); waiters get NOT_LEADER.
+    pub fn remove(&self, group: u64) -> Option<Rc<Replica>> {
+        self.groups.borrow_mut().remove_group(group);
+        let replica = self.replicas.borrow_mut().remove(&group)?;
+        fail_all(&replica, || BrokerError::UnknownTopicOrPartition);
+        Some(replica)
+    }
+
+    /// Queues a Raft batch (this shard's groups' messages) from a peer.
+    pub fn receive(&self, batch: ringlet_raft::wire::Batch) {
+        self.inbox.borrow_mut().push(batch);
+        self.wake.notify();
+    }
+
+    pub fn is_leader(&self, group: u64) -> bool {
+        let groups = self.groups.borrow();
+        groups.group(group).is_some_and(|node| node.is_leader())
+    }
+
+    /// Replicates one produced batch; resolves per `acks`.
+    pub async fn produce(&self, group: u64, records: BytesMut, acks: Acks) -> Replicated {
+        let Some(replica) = self.replica(group) else {
+            return Err(BrokerError::NotLeaderOrFollower);
+        };
+        if !self.is_leader(group) {
+            return Err(BrokerError::NotLeaderOrFollower);
+        }
+        if acks == Acks::Quorum {
+            let isr = self.isr(&replica);
+            let min = replica.min_insync_replicas.get();
+            if (isr.len() as i32) < min {
+                return Err(BrokerError::NotEnoughReplicas(format!(
+                    "the in-sync replicas {isr:?} are fewer than min.insync.replicas={min}"
+                )));
+            }
+        }
+        let (reply, receiver) = oneshot();
+        self.proposals.borrow_mut().push(Proposal {
+            group,
+            data: records.freeze(),
+            acks,
+            reply,
+        });
+        self.wake.notify();
+        match ringlet_shard::task::timeout(PRODUCE_COMMIT_TIMEOUT, receiver).await {
+            Some(Some(outcome)) => outcome,
+            Some(None) => Err(BrokerError::NotLeaderOrFollower),
+            None => Err(BrokerError::RequestTimedOut(
+                "the batch was not replicated to a majority in time".into(),
+            )),
+        }
+    }
+
+    /// The in-sync replicas of a group this node leads (itself first).
+    fn isr(&self, replica: &Replica) -> Vec<i32> {
+        let now = Instant::now();
+        let caught_up = replica.caught_up_at.borrow();
+        let mut isr = vec![self.node_id];
+        for id in &replica.replicas {
+            if *id == self.node_id {
+                continue;
+            }
+            let fresh = caught_up
+                .get(&(*id as NodeId))
+                .is_some_and(|at| now.duration_since(*at) < REPLICA_LAG_MAX);
+            if fresh {
+                isr.push(*id);
+            }
+        }
+        isr
+    }
+
+    /// Frames for peers produced by the last rounds.
+    pub fn take_outgoing(&self) -> Vec<(NodeId, Bytes)> {
+        std::mem::take(&mut *self.outgoing.borrow_mut())
+    }
+
+    /// Leadership reports that changed since the last call.
+    pub fn take_changed_reports(&self) -> Vec<LeaderReport> {
+        std::mem::take(&mut *self.changed_reports.borrow_mut())
+    }
+
+    /// Every replica's current report.
+    pub fn all_reports(&self) -> Vec<LeaderReport> {
+        self.replicas
+            .borrow()
+            .values()
+            .filter_map(|replica| replica.last_report.borrow().clone())
+            .collect()
+    }
+
+    /// The driver loop; `send` ships frames to peers after each round.
+    pub async fn run(self: Rc<Self>, send: impl Fn(Vec<(NodeId, Bytes)>)) {
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            let now = Instant::now();
+            let tick = now >= next_tick;
+            if tick {
+                next_tick = now + self.tick;
+            }
+            self.round(tick).await;
+            send(self.take_outgoing());
+            if self.has_work() {
+                ringlet_shard::task::yield_if_needed().await;
+                continue;
+            }
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            ringlet_shard::task::timeout(wait, self.wake.notified()).await;
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.inbox.borrow().is_empty()
+            || !self.proposals.borrow().is_empty()
+            || self
+                .groups
+                .borrow()
+                .groups()
+                .any(|(_, node)| node.has_ready())
+    }
+
+    /// One step-persist-send-apply round over every group of the shard.
+    async fn round(&self, tick: bool) {
+        self.step_inputs(tick);
+        let readies = self.take_readies();
+        if readies.is_empty() {
+            return;
+        }
+        let persisted = self.persist_all(&readies).await;
+        self.advance_all(readies, persisted);
+        self.outgoing
+            .borrow_mut()
+            .extend(self.groups.borrow_mut().take_frames());
+        self.load_missing().await;
+        self.report_leadership();
+    }
+
+    fn step_inputs(&self, tick: bool) {
+        let inbox = std::mem::take(&mut *self.inbox.borrow_mut());
+        let proposals = std::mem::take(&mut *self.proposals.borrow_mut());
+        let mut groups = self.groups.borrow_mut();
+        for batch in inbox {
+            if let Err(err) = groups.step_batch(batch) {
+                tracing::debug!(error = %err, "raft message refused");
+            }
+        }
+        for proposal in proposals {
+            self.propose(&mut groups, proposal);
+        }
+        if tick {
+            groups.tick();
+            self.restore_preferred_leaders(&mut groups);
+        }
+    }
+
+    /// A leader that is not the preferred replica transfers leadership to it once the
+    /// preferred replica is in sync (after a restart, leadership goes back where the
+    /// controller's placement spread it).
+    fn restore_preferred_leaders(&self, groups: &mut GroupManager<ReplicaStorage>) {
+        let now = Instant::now();
+        let me = self.node_id;
+        for replica in self.replicas.borrow().values() {
+            let Some(&preferred) = replica.replicas.first() else {
+                continue;
+            };
+            let Ok(node) = groups.group_mut(replica.group) else {
+                continue;
+            };
+            if preferred == me || !node.is_leader() {
+                replica.preferred_checked_at.set(None);
+                continue;
+            }
+            let due = replica
+                .preferred_checked_at
+                .get()
+                .is_some_and(|at| now.duration_since(at) >= PREFERRED_LEADER_CHECK);
+            if replica.preferred_checked_at.get().is_none() {
+                replica.preferred_checked_at.set(Some(now));
+            }
+            if due {
+                replica.preferred_checked_at.set(Some(now));
+                if self.isr(replica).contains(&preferred) {
+                    tracing::info!(
+                        group = replica.group,
+                        to = preferred,
+                        "restoring the preferred leader"
+                    );
+                    node.transfer_leadership(preferred as NodeId);
+                }
+            }
+        }
+    }
+
+    fn propose(&self, groups: &mut GroupManager<ReplicaStorage>, proposal: Proposal) {
+        let Proposal {
+            group,
+            data,
+            acks,
+            reply,
+        } = proposal;
+        let (Ok(node), Some(replica)) = (groups.group_mut(group), self.replica(group)) else {
+            reply.send(Err(BrokerError::NotLeaderOrFollower));
+            return;
+        };
+        let term = node.term();
+        match node.propose(data) {
+            Ok(index) => replica
+                .pending
+                .borrow_mut()
+                .entry(index)
+                .or_default()
+                .push(PendingAck { term, acks, reply }),
+            Err(_) => reply.send(Err(BrokerError::NotLeaderOrFollower)),
+        }
+    }
+
+    fn take_readies(&self) -> Vec<(u64, Ready)> {
+        let mut groups = self.groups.borrow_mut();
+        let all: Vec<u64> = groups.groups().map(|(group, _)| group).collect();
+        let mut ids = Vec::new();
+        for group in all {
+            if let Ok(node) = groups.group_mut(group) {
+                node.mark_committed_applied();
+                if node.has_ready() {
+                    ids.push(group);
+                }
+            }
+        }
+        ids.into_iter()
+            .filter_map(|group| Some((group, groups.group_mut(group).ok()?.ready())))
+            .collect()
+    }
+
+    /// Writes every Ready's entries and hard state; all groups' writes in flight together.
+    async fn persist_all(&self, readies: &[(u64, Ready)]) -> Vec<Result<(), BrokerError>> {
+        let plans: Vec<_> = readies
+            .iter()
+            .map(|(group, ready)| (self.replica(*group), self.write_plan(*group, ready)))
+            .collect();
+        let writes = plans
+            .into_iter()
+            .zip(readies)
+            .map(|((replica, plan), (_, ready))| {
+                Box::pin(async move {
+                    let replica = replica.ok_or(BrokerError::UnknownTopicOrPartition)?;
+                    persist_one(&replica, plan?, ready.hard_state).await
+                }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
+            })
+            .collect();
+        join_all(writes).await
+    }
+
+    /// What to write for a Ready, planned against the storage view as it is now (before
+    /// the Ready's `append` updates it).
+    fn write_plan(&self, group: u64, ready: &Ready) -> Result<EntryWrites, BrokerError> {
+        let groups = self.groups.borrow();
+        let node = groups
+            .group(group)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        node.storage()
+            .write_plan(&ready.entries)
+            .map_err(|err| BrokerError::Storage(err.to_string()))
+    }
+
+    fn advance_all(&self, readies: Vec<(u64, Ready)>, persisted: Vec<Result<(), BrokerError>>) {
+        for ((group, mut ready), outcome) in readies.into_iter().zip(persisted) {
+            if let Err(err) = outcome {
+                // Not advanced: the entries stay unstable and the next round writes them
+                // again; nothing promised to a peer or a producer leaves before that.
+                tracing::error!(group, error = %err, "replica write failed");
+                continue;
+            }
+            let messages = std::mem::take(&mut ready.messages);
+            let Some(replica) = self.replica(group) else {
+                continue;
+            };
+            {
+                let mut groups = self.groups.borrow_mut();
+                let Ok(node) = groups.group_mut(group) else {
+                    continue;
+                };
+                if let Err(err) = ringlet_raft::manager::persist_ready(node.storage_mut(), &ready) {
+                    tracing::error!(group, error = %err, "replica storage refused a Ready");
+                    continue;
+                }
+                node.advance(&ready);
+                groups.queue(group, messages);
+            }
+            if let Some(hs) = ready.hard_state {
+                replica.synced_hard_state.set(HardState {
+                    commit: replica.synced_hard_state.get().commit,
+                    ..hs
+                });
+            }
+            self.after_advance(&replica, &ready.entries);
+        }
+        // Groups without a Ready may still have moved (a heartbeat carried a commit).
+        for replica in self.replicas.borrow().values() {
+            self.apply_commit(replica);
+        }
+    }
+
+    /// acks=1 waiters of entries now in the leader's log.
+    fn after_advance(&self, replica: &Replica, entries: &[Entry]) {
+        let Some(last) = entries.last() else {
+            return;
+        };
+        let first = entries[0].index;
+        let mut answered = Vec::new();
+        {
+            let mut pending = replica.pending.borrow_mut();
+            for (index, waiters) in pending.range_mut(first..=last.index) {
+                let (leader_acks, rest): (Vec<_>, Vec<_>) = std::mem::take(waiters)
+                    .into_iter()
+                    .partition(|w| w.acks == Acks::Leader);
+                *waiters = rest;
+                answered.extend(leader_acks.into_iter().map(|w| (*index, w)));
+            }
+            pending.retain(|_, waiters| !waiters.is_empty());
+        }
+        for (index, waiter) in answered {
+            let outcome = self.offsets_if_term(replica.group, index, waiter.term);
+            waiter.reply.send(outcome);
+        }
+    }
+
+    /// Moves the high watermark to the commit index and answers acks=all waiters.
+    fn apply_commit(&self, replica: &Replica) {
+        let (commit, hw, term, leading) = {
+            let groups = self.groups.borrow();
+            let Some(node) = groups.group(replica.group) else {
+                return;
+            };
+            // A follower may learn a commit index beyond what it has written: the high
+            // watermark only covers batches in its own log.
+            let commit = node
+                .commit_index()
+                .min(ringlet_raft::Storage::last_index(node.storage()));
+            (
+                commit,
+                node.storage().high_watermark(commit),
+                node.term(),
+                node.is_leader(),
+            )
+        };
+        replica.partition.set_leader_epoch(term as i32);
+        replica.partition.set_leading(leading);
+        replica.partition.set_high_watermark(hw);
+        let done: Vec<(u64, Vec<PendingAck>)> = {
+            let mut pending = replica.pending.borrow_mut();
+            let rest = pending.split_off(&(commit + 1));
+            std::mem::replace(&mut *pending, rest).into_iter().collect()
+        };
+        for (index, waiters) in done {
+            for waiter in waiters {
+                let outcome = self.offsets_if_term(replica.group, index, waiter.term);
+                waiter.reply.send(outcome);
+            }
+        }
+        if !leading {
+            // A deposed leader's uncommitted proposals may be overwritten: tell them now.
+            fail_all(replica, || BrokerError::NotLeaderOrFollower);
+        }
+    }
+
+    /// The offsets of the entry at `index` if it is still the one proposed in `term`.
+    fn offsets_if_term(&self, group: u64, index: u64, term: u64) -> Replicated {
+        let groups = self.groups.borrow();
+        let node = groups
+            .group(group)
+            .ok_or(BrokerError::NotLeaderOrFollower)?;
+        match node.log_term(index) {
+            Ok(t) if t == term => node
+                .storage()
+                .batch_offsets_of(index)
+                .ok_or(BrokerError::NotLeaderOrFollower),
+            _ => Err(BrokerError::NotLeaderOrFollower),
+        }
+    }
+
+    /// Fills the payload caches a leader found empty while sending to a lagging follower.
+    async fn load_missing(&self) {
+        let wanted: Vec<(Rc<Replica>, u64, u64)> = {
+            let groups = self.groups.borrow();
+            groups
+                .groups()
+                .filter_map(|(group, node)| {
+                    let (lo, hi) = node.storage().take_missing()?;
+                    Some((self.replica(group)?, lo, hi))
+                })
+                .collect()
+        };
+        for (replica, lo, hi) in wanted {
+            let plan = {
+                let groups = self.groups.borrow();
+                groups
+                    .group(replica.group)
+                    .and_then(|node| node.storage().read_back_plan(lo, hi))
+            };
+            let Some((offset, count)) = plan else {
+                continue;
+            };
+            match ReplicaStorage::read_back(replica.partition.log(), offset, count, READ_BACK_BYTES)
+                .await
+            {
+                Ok(batches) => {
+                    let mut groups = self.groups.borrow_mut();
+                    if let Ok(node) = groups.group_mut(replica.group) {
+                        node.storage_mut().insert_loaded(lo, batches);
+                    }
+                }
+                Err(err) => tracing::warn!(group = replica.group, error = %err, "read-back failed"),
+            }
+        }
+    }
+
+    /// Records each group's leader, epoch and (when leading) ISR; queues changed ones.
+    fn report_leadership(&self) {
+        let now = Instant::now();
+        let replicas: Vec<Rc<Replica>> = self.replicas.borrow().values().cloned().collect();
+        for replica in replicas {
+            let report = {
+                let groups = self.groups.borrow();
+                let Some(node) = groups.group(replica.group) else {
+                    continue;
+                };
+                if node.is_leader() {
+                    let last = node.last_index();
+                    let mut caught_up = replica.caught_up_at.borrow_mut();
+                    for id in &replica.replicas {
+                        let peer = *id as NodeId;
+                        // Caught up AND heard from lately: an idle partition's dead follower
+                        // still "matches" the last index, but it stops answering.
+                        let in_sync = node
+                            .progress(peer)
+                            .is_some_and(|p| p.matched >= last && p.recent_active);
+                        if in_sync {
+                            caught_up.insert(peer, now);
+                        }
+                    }
+                }
+                LeaderReport {
+                    group: replica.group,
+                    leader: node.leader().map_or(-1, |id| id as i32),
+                    epoch: node.term() as i32,
+                    isr: None,
+                }
+            };
+            let report = if report.leader == self.node_id {
+                LeaderReport {
+                    isr: Some(self.isr(&replica)),
+                    ..report
+                }
+            } else {
+                report
+            };
+            let changed = replica.last_report.borrow().as_ref() != Some(&report);
+            if changed {
+                *replica.last_report.borrow_mut() = Some(report.clone());
+                self.changed_reports.borrow_mut().push(report);
+            }
+        }
+    }
+}
+
+/// Appends a Ready's batches (the plan cuts a replaced suffix first) and waits until they
+/// are durable, then syncs the hard state if its term or vote moved.
+async fn persist_one(
+    replica: &Replica,
+    writes: EntryWrites,
+    hard_state: Option<HardState>,
+) -> Result<(), BrokerError> {
+    let storage_err = |err: ringlet_io::LogError| BrokerError::Storage(err.to_string());
+    ReplicaStorage::write(replica.partition.log(), writes)
+        .await
+        .map_err(storage_err)?;
+    if let Some(hs) = hard_state {
+        let synced = replica.synced_hard_state.get();
+        if hs.term != synced.term || hs.vote != synced.vote {
+            ReplicaStorage::write_hard_state(&replica.state_dir, hs)
+                .await
+                .map_err(storage_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn fail_all(replica: &Replica, error: impl Fn() -> BrokerError) {
+    let pending = std::mem::take(&mut *replica.pending.borrow_mut());
+    for waiter in pending.into_values().flatten() {
+        waiter.reply.send(Err(error()));
+    }
+}
