@@ -1,7 +1,7 @@
 //! Issue #6, scenarios 4 and 5, against three real broker processes on 127.0.0.1:
 //! 4. A network partition isolates a partition leader (every broker-to-broker link goes through
 //!    a proxy the test can cut; clients still reach the isolated broker): the minority side
-//!    acknowledges no acks=all write, the majority elects a new leader and keeps acknowledging,
+//!    acknowledges no acks=all write (raw Produce requests to the isolated broker), the majority elects a new leader and keeps acknowledging,
 //!    and after healing the old leader rejoins the ISR with nothing acknowledged lost and the
 //!    minority's unacknowledged writes gone.
 //! 5. A rolling restart (SIGTERM, start, wait for a full ISR) of all three brokers under
@@ -9,6 +9,7 @@
 //!    retriable errors it meets), the consumer sees only retriable errors, nothing is lost.
 
 mod common;
+mod idempotence_support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +24,14 @@ use common::kafka::{
 };
 use common::netsplit::NetSplit;
 use common::{unique_topic, wait_for};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::producer::BaseRecord;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -72,6 +77,17 @@ fn an_isolated_leader_stops_acknowledging_and_the_majority_moves_on() {
 
     split.heal();
     cluster.wait_for_partition(&topic, 0, |isr| isr.contains(&old) && isr.len() == 3);
+    // Converged: the old leader itself follows a newer leader (until it hears the new term
+    // it may still believe it leads, and would answer reads from its stale state).
+    wait_for(
+        "the old leader to follow the new term",
+        CLUSTER_TIMEOUT,
+        || {
+            let view = cluster.view_from(old, &[topic.as_str()])?;
+            let p = view.partitions.first()?;
+            (p.leader != old && p.leader >= 0 && p.leader_epoch > before.leader_epoch).then_some(())
+        },
+    );
     let consumed = common::kafka::consume_to_high_watermarks(&cluster.bootstrap(), &topic, 1);
     let payloads: Vec<String> = consumed
         .values()
@@ -90,21 +106,48 @@ fn an_isolated_leader_stops_acknowledging_and_the_majority_moves_on() {
     );
 }
 
-/// Writes to the isolated broker alone for a while; returns how many writes it acknowledged.
+/// Writes to the isolated broker alone, with raw acks=all Produce requests (a client library
+/// would follow Metadata to the majority's brokers, which this one machine lets it reach);
+/// returns how many writes it acknowledged.
 fn minority_writes(bootstrap: &str, topic: &str) -> usize {
-    let settings = [("message.timeout.ms", "8000"), ("linger.ms", "1")];
-    let (producer, context) = recording_producer(bootstrap, &settings);
-    for index in 0..50 {
-        let payload = format!("minority-{index}");
-        let record = BaseRecord::with_opaque_to(topic, index).payload(payload.as_bytes());
-        send_with_retry(&producer, record);
+    let addr: std::net::SocketAddr = bootstrap.parse().expect("the isolated broker's address");
+    let mut stream = common::wire::connect(addr);
+    let mut acknowledged = 0;
+    for index in 0..10 {
+        let value = format!("minority-{index}");
+        let records = idempotence_support::batch(
+            idempotence_support::Producer::NONE,
+            0,
+            false,
+            &[value.as_str()],
+        );
+        let answer = produce_acks_all(&mut stream, topic, records, 3_000);
+        if answer.error_code == 0 {
+            acknowledged += 1;
+        }
     }
-    let _ = producer.flush(Duration::from_secs(60));
-    context
-        .snapshot()
-        .iter()
-        .filter(|delivery| delivery.outcome.is_ok())
-        .count()
+    acknowledged
+}
+
+/// Produce v8 with acks=all and `timeout_ms` to partition 0; the partition's answer.
+fn produce_acks_all(
+    stream: &mut std::net::TcpStream,
+    topic: &str,
+    records: bytes::Bytes,
+    timeout_ms: i32,
+) -> PartitionProduceResponse {
+    let mut data = PartitionProduceData::default();
+    data.index = 0;
+    data.records = Some(records);
+    let mut topic_data = TopicProduceData::default();
+    topic_data.name = TopicName(StrBytes::from_string(topic.to_string()));
+    topic_data.partition_data.push(data);
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = timeout_ms;
+    request.topic_data.push(topic_data);
+    let mut response: ProduceResponse = idempotence_support::call(stream, 0, 8, &request);
+    response.responses.remove(0).partition_responses.remove(0)
 }
 
 fn send_all_acked(bootstrap: &str, topic: &str, phase: &str, count: usize) {

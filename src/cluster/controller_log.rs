@@ -10,8 +10,9 @@
 //!   every [`Storage::append`] ends with one `fdatasync`, before it returns.
 //! - `hard_state`: term, vote and commit plus a CRC, replaced atomically (temp file, fsync,
 //!   rename, fsync directory). It is written only when the term or the vote changes: those
-//!   are the promises a vote or an append acknowledgement rests on. A commit-only change
-//!   stays in memory; a restarted node re-learns the commit from the leader.
+//!   are the promises a vote or an append acknowledgement rests on. Commit changes are
+//!   written too, so a restarted broker applies its own log up to its last known commit
+//!   before serving (commits are rare: one per metadata command).
 //! - `initial_conf`: the membership the group started with (the "snapshot" at index 0, term
 //!   0), written once when the directory is created, so a restart with a different `voters`
 //!   argument cannot change the group's history. Later changes are ConfChange log entries.
@@ -264,7 +265,11 @@ impl Storage for ControllerLog {
     fn set_hard_state(&mut self, hard_state: HardState) -> ringlet_raft::Result<()> {
         let promise_changed =
             hard_state.term != self.hard_state.term || hard_state.vote != self.hard_state.vote;
-        if promise_changed {
+        // The commit is written too (metadata commits are rare): a restarted broker then
+        // rebuilds its topic and broker tables from its own log before it serves clients,
+        // instead of answering UNKNOWN_TOPIC until a leader tells it the commit again.
+        let commit_changed = hard_state.commit != self.hard_state.commit;
+        if promise_changed || commit_changed {
             write_atomic(&self.dir, HARD_STATE_FILE, &encode_hard_state(&hard_state))
                 .map_err(|err| RaftError::Storage(format!("write controller hard state: {err}")))?;
         }

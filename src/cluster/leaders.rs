@@ -92,6 +92,24 @@ impl LeaderTable {
         changed
     }
 
+    /// Lays this broker's own replicas' reports over the table (the controller's merge of
+    /// every broker's reports, a heartbeat old). A replica's own view wins unless the table
+    /// knows a newer epoch, or the same leader at the same epoch with the ISR (which only the
+    /// leader knows): so a leader that stepped down stops being advertised at once.
+    pub fn overlay_local(&mut self, local: impl IntoIterator<Item = LeaderReport>) {
+        for report in local {
+            let keep_current = self.by_group.get(&report.group).is_some_and(|current| {
+                current.epoch > report.epoch
+                    || (current.epoch == report.epoch
+                        && current.leader == report.leader
+                        && report.isr.is_none())
+            });
+            if !keep_current {
+                self.by_group.insert(report.group, report);
+            }
+        }
+    }
+
     /// Drops groups that no longer exist.
     pub fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) -> bool {
         let before = self.by_group.len();
@@ -134,6 +152,33 @@ mod tests {
         assert!(table.merge([report(1, 3, 4, Some(vec![3]))]));
         assert!(table.merge([report(1, 3, 4, Some(vec![3, 1]))]), "ISR grew");
         assert_eq!(table.get(1).and_then(|r| r.isr.clone()), Some(vec![3, 1]));
+    }
+
+    #[test]
+    fn a_replicas_own_view_overrides_the_controllers_merge() {
+        let mut table = LeaderTable::default();
+        table.merge([
+            report(1, 2, 3, Some(vec![2, 1, 3])),
+            report(2, 1, 5, Some(vec![1])),
+        ]);
+        table.overlay_local([report(1, -1, 3, None)]);
+        assert_eq!(
+            table.get(1).map(|r| r.leader),
+            Some(-1),
+            "our leader stepped down"
+        );
+        table.overlay_local([report(2, 1, 5, None)]);
+        assert_eq!(
+            table.get(2).and_then(|r| r.isr.clone()),
+            Some(vec![1]),
+            "a follower's view keeps the leader's ISR"
+        );
+        table.overlay_local([report(2, 3, 4, None)]);
+        assert_eq!(
+            table.get(2).map(|r| r.leader),
+            Some(1),
+            "an older view loses"
+        );
     }
 
     #[test]

@@ -178,6 +178,46 @@ impl ClusterShard {
 
 // ------------------------------------------------------------------ start-up
 
+/// Before the Kafka listener opens: a voter applies its own controller log up to the commit
+/// it knew and installs the tables on every shard (starting its replicas), so a restarted
+/// broker knows its topics from its first request.
+pub async fn restore_metadata(state: &Rc<ShardState>) {
+    let Some(controller) = state.cluster.as_ref().and_then(|c| c.controller.clone()) else {
+        return;
+    };
+    // A Ready hands out at most a few MiB of committed entries: step until all are applied.
+    let mut changed = false;
+    loop {
+        let (frames, more) = controller.step(false);
+        if let Some(cluster) = state.cluster.as_ref() {
+            cluster.send_frames(frames);
+        }
+        if !more {
+            break;
+        }
+        changed = true;
+    }
+    if !changed {
+        return;
+    }
+    let version = controller.applied_version();
+    let (topics, brokers) = {
+        let applied = controller.state();
+        (applied.topics(), applied.brokers())
+    };
+    tracing::info!(
+        topics = topics.len(),
+        brokers = brokers.len(),
+        "metadata restored from the controller log"
+    );
+    let _ = state
+        .bus
+        .invoke_on_all(move |shard: Rc<ShardState>| async move {
+            install_metadata(&shard, version, topics, brokers).await;
+        })
+        .await;
+}
+
 /// Binds the internal listener (shard 0) and starts the drivers; called on every shard.
 pub fn start(state: &Rc<ShardState>) -> Result<(), BrokerError> {
     let Some(cluster) = state.cluster.as_ref() else {
@@ -261,7 +301,7 @@ fn publish_leaders(state: &Rc<ShardState>) {
         return;
     };
     let mut merged = hub.remote_reports.borrow().clone();
-    merged.merge(hub.local_reports.borrow().reports().cloned());
+    merged.overlay_local(hub.local_reports.borrow().reports().cloned());
     let table = Arc::new(merged);
     let state = Rc::clone(state);
     ringlet_shard::task::spawn_local(async move {

@@ -12,6 +12,7 @@
 //! v11, which carries the same data for non-transactional producers.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -82,12 +83,20 @@ async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<Par
         }
     }
     let wait_durable = request.acks == -1;
+    // Kafka's produce timeout_ms bounds the wait for replication (0 or less: the default).
+    let commit_timeout = u64::try_from(request.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map_or(crate::partition::replicas::PRODUCE_COMMIT_TIMEOUT, Duration::from_millis);
     let results = fan_out(
         state,
         routed,
         move |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
-            let replicas = owner.cluster.as_ref().map(|cluster| &*cluster.replicas);
+            let replicas = owner
+                .cluster
+                .as_ref()
+                .map(|cluster| (&*cluster.replicas, commit_timeout));
             ops::produce(&owner.partitions, &lookup, items, wait_durable, replicas).await
         },
         |err| Err(BrokerError::Bus(err.clone())),

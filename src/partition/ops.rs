@@ -109,10 +109,10 @@ pub async fn produce(
     lookup: &dyn PartitionLookup,
     items: Vec<(usize, ProduceItem)>,
     wait_durable: bool,
-    replicas: Option<&super::replicas::ReplicaManager>,
+    replicas: Option<(&super::replicas::ReplicaManager, std::time::Duration)>,
 ) -> Vec<(usize, Result<Appended, BrokerError>)> {
-    if let Some(replicas) = replicas {
-        return produce_replicated(manager, lookup, items, wait_durable, replicas).await;
+    if let Some((replicas, timeout)) = replicas {
+        return produce_replicated(manager, lookup, items, wait_durable, replicas, timeout).await;
     }
     let now = now_ms();
     let mut appended = Vec::with_capacity(items.len());
@@ -159,6 +159,7 @@ async fn produce_replicated(
     items: Vec<(usize, ProduceItem)>,
     wait_durable: bool,
     replicas: &super::replicas::ReplicaManager,
+    timeout: std::time::Duration,
 ) -> Vec<(usize, Result<Appended, BrokerError>)> {
     let acks = if wait_durable {
         super::replicas::Acks::Quorum
@@ -176,7 +177,8 @@ async fn produce_replicated(
                 // An unreplicated topic on a cluster member (never created so: refuse).
                 return Err(BrokerError::NotLeaderOrFollower);
             };
-            let (base_offset, last_offset) = replicas.produce(group, item.records, acks).await?;
+            let (base_offset, last_offset) =
+                replicas.produce(group, item.records, acks, timeout).await?;
             Ok(Appended {
                 base_offset,
                 last_offset,
@@ -265,8 +267,11 @@ async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: boo
         fetched.error = Some(err);
         return fetched;
     }
+    // Kafka's rule: out of range is below the log start or past the log END. A new leader's
+    // high watermark can trail what its predecessor already exposed (it moves once the new
+    // term commits); a consumer fetching between the two simply gets nothing yet.
     if item.fetch_offset < watermarks.log_start_offset
-        || item.fetch_offset > watermarks.high_watermark
+        || item.fetch_offset > p.log().log_end_offset().max(watermarks.high_watermark)
     {
         fetched.error = Some(BrokerError::OffsetOutOfRange);
         return fetched;

@@ -37,7 +37,7 @@ use crate::error::BrokerError;
 /// Kafka's `replica.lag.time.max.ms` is 30 s; a shorter window reports a dead follower
 /// out of the ISR sooner (and refuses acks=all under min.insync.replicas sooner).
 pub const REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
-/// How long a produce waits for its batch to commit before REQUEST_TIMED_OUT.
+/// How long a produce waits for its batch to commit when its request gives no timeout.
 pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a leader that is not its partition's preferred leader (the first replica)
 /// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
@@ -195,8 +195,15 @@ impl ReplicaManager {
         groups.group(group).is_some_and(|node| node.is_leader())
     }
 
-    /// Replicates one produced batch; resolves per `acks`.
-    pub async fn produce(&self, group: u64, records: BytesMut, acks: Acks) -> Replicated {
+    /// Replicates one produced batch; resolves per `acks`, or REQUEST_TIMED_OUT after
+    /// `timeout` (the produce request's `timeout_ms`).
+    pub async fn produce(
+        &self,
+        group: u64,
+        records: BytesMut,
+        acks: Acks,
+        timeout: Duration,
+    ) -> Replicated {
         let Some(replica) = self.replica(group) else {
             return Err(BrokerError::NotLeaderOrFollower);
         };
@@ -220,7 +227,7 @@ impl ReplicaManager {
             reply,
         });
         self.wake.notify();
-        match ringlet_shard::task::timeout(PRODUCE_COMMIT_TIMEOUT, receiver).await {
+        match ringlet_shard::task::timeout(timeout, receiver).await {
             Some(Some(outcome)) => outcome,
             Some(None) => Err(BrokerError::NotLeaderOrFollower),
             None => Err(BrokerError::RequestTimedOut(
@@ -302,6 +309,12 @@ impl ReplicaManager {
         self.step_inputs(tick);
         let readies = self.take_readies();
         if readies.is_empty() {
+            if tick {
+                // A tick can change a role without producing a Ready (a leader that lost
+                // its quorum steps down silently): stop serving as leader at once.
+                self.apply_all_commits();
+                self.report_leadership();
+            }
             return;
         }
         let persisted = self.persist_all(&readies).await;
@@ -473,8 +486,13 @@ impl ReplicaManager {
             self.after_advance(&replica, &ready.entries);
         }
         // Groups without a Ready may still have moved (a heartbeat carried a commit).
-        for replica in self.replicas.borrow().values() {
-            self.apply_commit(replica);
+        self.apply_all_commits();
+    }
+
+    fn apply_all_commits(&self) {
+        let replicas: Vec<Rc<Replica>> = self.replicas.borrow().values().cloned().collect();
+        for replica in replicas {
+            self.apply_commit(&replica);
         }
     }
 

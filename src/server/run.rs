@@ -86,6 +86,11 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             crate::coordinator::GroupCoordinator::load_owned_partitions(&state).await;
         }
     });
+    handle.invoke_on_all_blocking(|state| async move {
+        if state.shard_id == 0 {
+            crate::cluster::node::restore_metadata(&state).await;
+        }
+    });
     let listening = handle.invoke_on_all_blocking(|state| async move {
         start_listener(&state).map_err(|err| err.to_string())
     });

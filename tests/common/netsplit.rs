@@ -46,9 +46,11 @@ impl NetSplit {
         address
     }
 
-    /// Cuts every link to and from `node` (existing connections close within ~50 ms).
+    /// Cuts every link to and from `node`; returns once the copying threads have seen the cut
+    /// (they look every [`POLL`]), so nothing crosses the partition after the call.
     pub fn isolate(&self, node: i32) {
         self.isolated.lock().expect("netsplit lock").insert(node);
+        std::thread::sleep(POLL * 4);
     }
 
     /// Restores all links.
