@@ -24,10 +24,6 @@ use common::kafka::{
 };
 use common::netsplit::NetSplit;
 use common::{unique_topic, wait_for};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -121,33 +117,12 @@ fn minority_writes(bootstrap: &str, topic: &str) -> usize {
             false,
             &[value.as_str()],
         );
-        let answer = produce_acks_all(&mut stream, topic, records, 3_000);
+        let answer = idempotence_support::produce_with(&mut stream, topic, 0, records, -1, 3_000);
         if answer.error_code == 0 {
             acknowledged += 1;
         }
     }
     acknowledged
-}
-
-/// Produce v8 with acks=all and `timeout_ms` to partition 0; the partition's answer.
-fn produce_acks_all(
-    stream: &mut std::net::TcpStream,
-    topic: &str,
-    records: bytes::Bytes,
-    timeout_ms: i32,
-) -> PartitionProduceResponse {
-    let mut data = PartitionProduceData::default();
-    data.index = 0;
-    data.records = Some(records);
-    let mut topic_data = TopicProduceData::default();
-    topic_data.name = TopicName(StrBytes::from_string(topic.to_string()));
-    topic_data.partition_data.push(data);
-    let mut request = ProduceRequest::default();
-    request.acks = -1;
-    request.timeout_ms = timeout_ms;
-    request.topic_data.push(topic_data);
-    let mut response: ProduceResponse = idempotence_support::call(stream, 0, 8, &request);
-    response.responses.remove(0).partition_responses.remove(0)
 }
 
 fn send_all_acked(bootstrap: &str, topic: &str, phase: &str, count: usize) {

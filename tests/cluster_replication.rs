@@ -6,8 +6,11 @@
 //!    broker is killed and everything acknowledged is still there (the restarted replica is part
 //!    of the majority that holds it).
 //! 3. The controller leader is killed: another node becomes controller and topic creation works.
+//! Also: with `min.insync.replicas=3`, a dead follower leaving the ISR makes the leader refuse
+//! acks=all with NOT_ENOUGH_REPLICAS (acks=1 still works) until it is back in sync.
 
 mod common;
+mod idempotence_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -25,6 +28,8 @@ const PARTITIONS: i32 = 3;
 const REPLICATION: i32 = 3;
 /// Messages sent before the kill, and again after it.
 const MESSAGES_PER_PHASE: usize = 1500;
+const NOT_ENOUGH_REPLICAS: i16 = 19;
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 #[test]
 fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
@@ -109,6 +114,72 @@ fn a_new_controller_takes_over_and_creates_topics() {
             "a replica was placed on the dead node: {view:?}"
         );
     }
+}
+
+#[test]
+fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
+    let mut cluster = Cluster::start_with(3, &["--min-insync-replicas", "3"]);
+    let topic = unique_topic("min-isr");
+    create_replicated_topic(&cluster.bootstrap(), &topic, 1, 3);
+    let full = cluster.wait_for_partition(&topic, 0, |isr| isr.len() == 3);
+    // One raw write to the current leader; a leadership move (the preferred leader coming
+    // back) answers NOT_LEADER_OR_FOLLOWER, after which the write goes to the new leader.
+    let write = |cluster: &mut Cluster, acks: i16, value: &str| -> i16 {
+        for _ in 0..50 {
+            let leader = cluster.wait_for_partition(&topic, 0, |_| true).leader;
+            let mut stream = common::wire::connect(cluster.kafka_addr(leader));
+            let records =
+                idempotence_support::batch(idempotence_support::Producer::NONE, 0, false, &[value]);
+            let code =
+                idempotence_support::produce_with(&mut stream, &topic, 0, records, acks, 10_000)
+                    .error_code;
+            if code != NOT_LEADER_OR_FOLLOWER {
+                return code;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        NOT_LEADER_OR_FOLLOWER
+    };
+    assert_eq!(write(&mut cluster, -1, "all-in-sync"), 0);
+    let follower = full
+        .replicas
+        .iter()
+        .copied()
+        .find(|id| *id != full.leader)
+        .expect("a follower");
+    cluster.kill(follower);
+    let shrunk = cluster.wait_for_partition(&topic, 0, |isr| isr.len() == 2);
+    assert_eq!(
+        write(&mut cluster, -1, "refused"),
+        NOT_ENOUGH_REPLICAS,
+        "acks=all with ISR {:?} under min.insync.replicas=3",
+        shrunk.isr
+    );
+    assert_eq!(
+        write(&mut cluster, 1, "acks-1"),
+        0,
+        "acks=1 is still served"
+    );
+    cluster.start_node(follower);
+    // The leader's own view is the one its acks=all check uses (others' are a heartbeat old).
+    wait_for(
+        "the leader itself to count 3 in-sync replicas",
+        CLUSTER_TIMEOUT,
+        || {
+            let leader = cluster.wait_for_partition(&topic, 0, |_| true).leader;
+            let view = cluster.view_from(leader, &[topic.as_str()])?;
+            let p = view.partitions.first()?;
+            (p.leader == leader && p.isr.len() == 3).then_some(())
+        },
+    );
+    assert_eq!(write(&mut cluster, -1, "in-sync-again"), 0);
+    let consumed = consume_to_high_watermarks(&cluster.bootstrap(), &topic, 1);
+    let values: Vec<String> = consumed
+        .values()
+        .flatten()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
+        .collect();
+    assert_eq!(values, ["all-in-sync", "acks-1", "in-sync-again"]);
 }
 
 fn send_numbered(

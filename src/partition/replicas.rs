@@ -623,6 +623,18 @@ impl ReplicaManager {
                 if node.is_leader() {
                     let last = node.last_index();
                     let mut caught_up = replica.caught_up_at.borrow_mut();
+                    let was_leading =
+                        replica.last_report.borrow().as_ref().is_some_and(|r| {
+                            r.leader == self.node_id && r.epoch == node.term() as i32
+                        });
+                    if !was_leading {
+                        // A new leader inherits the ISR, as Kafka's does: every replica counts
+                        // as in sync until it fails to catch up within REPLICA_LAG_MAX (the
+                        // commit itself always needs a majority, whatever the ISR says).
+                        for id in &replica.replicas {
+                            caught_up.insert(*id as NodeId, now);
+                        }
+                    }
                     for id in &replica.replicas {
                         let peer = *id as NodeId;
                         // Caught up AND heard from lately: an idle partition's dead follower

@@ -130,6 +130,18 @@ pub fn produce(
     partition: i32,
     records: Bytes,
 ) -> PartitionProduceResponse {
+    produce_with(stream, topic, partition, records, -1, 30_000)
+}
+
+/// Produce v8 of one batch to one partition with `acks` and `timeout_ms`.
+pub fn produce_with(
+    stream: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: i16,
+    timeout_ms: i32,
+) -> PartitionProduceResponse {
     let mut data = PartitionProduceData::default();
     data.index = partition;
     data.records = Some(records);
@@ -137,8 +149,8 @@ pub fn produce(
     topic_data.name = TopicName(StrBytes::from_string(topic.to_string()));
     topic_data.partition_data.push(data);
     let mut request = ProduceRequest::default();
-    request.acks = -1;
-    request.timeout_ms = 30_000;
+    request.acks = acks;
+    request.timeout_ms = timeout_ms;
     request.topic_data.push(topic_data);
     let mut response: ProduceResponse = call(stream, 0, 8, &request);
     response.responses.remove(0).partition_responses.remove(0)
