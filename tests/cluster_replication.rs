@@ -6,6 +6,7 @@
 //!    broker is killed and everything acknowledged is still there (the restarted replica is part
 //!    of the majority that holds it).
 //! 3. The controller leader is killed: another node becomes controller and topic creation works.
+//!
 //! Also: with `min.insync.replicas=3`, a dead follower leaving the ISR makes the leader refuse
 //! acks=all with NOT_ENOUGH_REPLICAS (acks=1 still works) until it is back in sync.
 
