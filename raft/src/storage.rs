@@ -39,6 +39,24 @@ pub trait Storage {
     fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<()>;
 }
 
+/// The answer every storage gives for entries `[lo, hi)` outside `first_index..=last_index`:
+/// `Compacted` below the log start, `Unavailable` past its end.
+pub fn check_range(first_index: u64, last_index: u64, lo: u64, hi: u64) -> Result<()> {
+    if lo < first_index {
+        return Err(RaftError::Compacted {
+            index: lo,
+            first_index,
+        });
+    }
+    if hi > last_index + 1 {
+        return Err(RaftError::Unavailable {
+            index: hi - 1,
+            last_index,
+        });
+    }
+    Ok(())
+}
+
 /// Takes the bytes limit semantics shared by every storage: keep adding until
 /// the limit is passed, but never return nothing.
 pub fn limit_size(entries: &mut Vec<Entry>, max_bytes: u64) {
@@ -149,18 +167,7 @@ impl Storage for MemStorage {
     }
 
     fn entries(&self, lo: u64, hi: u64, max_bytes: u64) -> Result<Vec<Entry>> {
-        if lo < self.first_index() {
-            return Err(RaftError::Compacted {
-                index: lo,
-                first_index: self.first_index(),
-            });
-        }
-        if hi > self.last_index() + 1 {
-            return Err(RaftError::Unavailable {
-                index: hi - 1,
-                last_index: self.last_index(),
-            });
-        }
+        check_range(self.first_index(), self.last_index(), lo, hi)?;
         let base = self.snapshot.meta.index + 1;
         let mut out = self.entries[(lo - base) as usize..(hi - base) as usize].to_vec();
         limit_size(&mut out, max_bytes);

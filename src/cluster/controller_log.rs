@@ -215,18 +215,7 @@ impl Storage for ControllerLog {
     }
 
     fn entries(&self, lo: u64, hi: u64, max_bytes: u64) -> ringlet_raft::Result<Vec<Entry>> {
-        if lo < self.first_index() {
-            return Err(RaftError::Compacted {
-                index: lo,
-                first_index: self.first_index(),
-            });
-        }
-        if hi > self.last_index() + 1 {
-            return Err(RaftError::Unavailable {
-                index: hi - 1,
-                last_index: self.last_index(),
-            });
-        }
+        ringlet_raft::storage::check_range(self.first_index(), self.last_index(), lo, hi)?;
         if lo >= hi {
             return Ok(Vec::new());
         }

@@ -230,9 +230,23 @@ impl Drop for Broker {
 }
 
 /// A TCP port that was free a moment ago (bind to port 0 and release it).
+/// A port nothing listens on, from below the kernel's ephemeral range (32768-60999 by
+/// default): a port the kernel handed out with `bind(:0)` can later become the source port of
+/// some outgoing connection, and a broker restarted on it would find it taken.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % COUNT;
+    for _ in 0..COUNT {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + step) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 fn unused_log_path(log_dir: &Path) -> PathBuf {
