@@ -42,8 +42,10 @@ pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a leader that is not its partition's preferred leader (the first replica)
 /// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
 pub const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
-/// Bytes read back from the log per missing range (a lagging follower's catch-up).
-const READ_BACK_BYTES: usize = 4 << 20;
+/// Bytes read back from the log per missing range and round (a lagging follower's
+/// catch-up); small against the payload cache, so a read-back does not evict the fresh
+/// appends the followers that are caught up need next.
+const READ_BACK_BYTES: usize = 1 << 20;
 
 /// What a produce waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,6 +605,9 @@ impl ReplicaManager {
                     let mut groups = self.groups.borrow_mut();
                     if let Ok(node) = groups.group_mut(replica.group) {
                         node.storage_mut().insert_loaded(lo, batches);
+                        // Send now rather than at the next heartbeat answer (a lagging
+                        // follower would otherwise catch up one read-back per 200 ms).
+                        node.resume_appends();
                     }
                 }
                 Err(err) => tracing::warn!(group = replica.group, error = %err, "read-back failed"),
