@@ -42,6 +42,8 @@ pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a leader that is not its partition's preferred leader (the first replica)
 /// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
 pub const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
+/// Pause after a round whose log write failed, before the next try.
+const PERSIST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// Bytes read back from the log per missing range and round (a lagging follower's
 /// catch-up); small against the payload cache, so a read-back does not evict the fresh
 /// appends the followers that are caught up need next.
@@ -320,7 +322,13 @@ impl ReplicaManager {
             return;
         }
         let persisted = self.persist_all(&readies).await;
+        let failed = persisted.iter().any(Result::is_err);
         self.advance_all(readies, persisted);
+        if failed {
+            // The failed Readys are retried next round; pause so a failing disk (full,
+            // read-only) is not retried in a busy loop that starves the shard.
+            ringlet_shard::task::sleep(PERSIST_RETRY_PAUSE).await;
+        }
         self.outgoing
             .borrow_mut()
             .extend(self.groups.borrow_mut().take_frames());
