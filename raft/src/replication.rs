@@ -274,12 +274,7 @@ impl<S: Storage> RawNode<S> {
         if self.role != Role::Leader {
             return;
         }
-        let peers: Vec<NodeId> = self
-            .progress
-            .keys()
-            .copied()
-            .filter(|id| *id != self.id)
-            .collect();
+        let peers = self.peer_ids();
         for id in peers {
             while self.send_append(id, true) {}
         }
@@ -296,13 +291,17 @@ impl<S: Storage> RawNode<S> {
         true
     }
 
-    pub(crate) fn bcast_append(&mut self) {
-        let peers: Vec<NodeId> = self
-            .progress
+    /// Every member this leader replicates to (itself excluded).
+    fn peer_ids(&self) -> Vec<NodeId> {
+        self.progress
             .keys()
             .copied()
             .filter(|id| *id != self.id)
-            .collect();
+            .collect()
+    }
+
+    pub(crate) fn bcast_append(&mut self) {
+        let peers = self.peer_ids();
         for id in peers {
             self.send_append(id, false);
         }

@@ -341,9 +341,13 @@ impl Controller {
                 committed.extend(ready.committed_entries.iter().cloned());
             });
             if let Err(err) = persisted {
-                // The controller log is on the meta disk; failing to write it is fatal for
-                // this voter's correctness, so stop taking part rather than lie.
-                panic!("controller log write failed: {err}");
+                // Not advanced: nothing of this Ready is sent or applied (its committed
+                // entries come again with the next Ready). A failed write leaves the log
+                // refusing appends until a restart, so this voter stops taking part rather
+                // than lie; a refused snapshot (never sent by a sound leader: this log is
+                // not compacted) is dropped the same way. Either way, no crash.
+                tracing::error!(error = %err, "controller log refused a Ready");
+                committed.clear();
             }
             raft.take_frames()
         };

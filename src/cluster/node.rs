@@ -303,16 +303,25 @@ fn publish_leaders(state: &Rc<ShardState>) {
     let mut merged = hub.remote_reports.borrow().clone();
     merged.overlay_local(hub.local_reports.borrow().reports().cloned());
     let table = Arc::new(merged);
+    on_every_shard_soon(state, move |shard: Rc<ShardState>| async move {
+        if let Some(cluster) = shard.cluster.as_ref() {
+            *cluster.leaders.borrow_mut() = table;
+        }
+    });
+}
+
+/// Runs `job` on every shard in the background (a broadcast nobody waits for; each receiver
+/// ignores what is older than what it holds).
+fn on_every_shard_soon<F, Fut>(state: &Rc<ShardState>, job: F)
+where
+    F: FnOnce(Rc<ShardState>) -> Fut + Send + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let state = Rc::clone(state);
     ringlet_shard::task::spawn_local(async move {
-        let _ = state
-            .bus
-            .invoke_on_all(move |shard: Rc<ShardState>| async move {
-                if let Some(cluster) = shard.cluster.as_ref() {
-                    *cluster.leaders.borrow_mut() = table;
-                }
-            })
-            .await;
+        if let Err(err) = state.bus.invoke_on_all(job).await {
+            tracing::debug!(error = %err, "broadcast to the shards incomplete");
+        }
     })
     .detach();
 }
@@ -443,16 +452,9 @@ fn publish_metadata(
     topics: Arc<TopicTable>,
     brokers: Arc<BrokerTable>,
 ) {
-    let state = Rc::clone(state);
-    ringlet_shard::task::spawn_local(async move {
-        let _ = state
-            .bus
-            .invoke_on_all(move |shard: Rc<ShardState>| async move {
-                install_metadata(&shard, version, topics, brokers).await;
-            })
-            .await;
-    })
-    .detach();
+    on_every_shard_soon(state, move |shard: Rc<ShardState>| async move {
+        install_metadata(&shard, version, topics, brokers).await;
+    });
 }
 
 async fn install_metadata(
@@ -551,21 +553,14 @@ fn install_view_everywhere(state: &Rc<ShardState>, alive: Option<Vec<i32>>, cont
         cluster.controller_id.set(controller);
     }
     let alive = alive.map(Arc::new);
-    let state = Rc::clone(state);
-    ringlet_shard::task::spawn_local(async move {
-        let _ = state
-            .bus
-            .invoke_on_all(move |shard: Rc<ShardState>| async move {
-                if let Some(cluster) = shard.cluster.as_ref() {
-                    cluster.controller_id.set(controller);
-                    if let Some(alive) = alive {
-                        *cluster.alive.borrow_mut() = alive;
-                    }
-                }
-            })
-            .await;
-    })
-    .detach();
+    on_every_shard_soon(state, move |shard: Rc<ShardState>| async move {
+        if let Some(cluster) = shard.cluster.as_ref() {
+            cluster.controller_id.set(controller);
+            if let Some(alive) = alive {
+                *cluster.alive.borrow_mut() = alive;
+            }
+        }
+    });
 }
 
 /// A non-voter applies the committed commands the leader handed it.

@@ -322,11 +322,11 @@ impl ReplicaManager {
             return;
         }
         let persisted = self.persist_all(&readies).await;
-        let failed = persisted.iter().any(Result::is_err);
-        self.advance_all(readies, persisted);
+        let failed = !self.advance_all(readies, persisted);
         if failed {
             // The failed Readys are retried next round; pause so a failing disk (full,
-            // read-only) is not retried in a busy loop that starves the shard.
+            // read-only) or a refused snapshot is not retried in a busy loop that starves
+            // the shard.
             ringlet_shard::task::sleep(PERSIST_RETRY_PAUSE).await;
         }
         self.outgoing
@@ -463,12 +463,19 @@ impl ReplicaManager {
             .map_err(|err| BrokerError::Storage(err.to_string()))
     }
 
-    fn advance_all(&self, readies: Vec<(u64, Ready)>, persisted: Vec<Result<(), BrokerError>>) {
+    /// Advances every Ready that was persisted; false when any was not (it is retried).
+    fn advance_all(
+        &self,
+        readies: Vec<(u64, Ready)>,
+        persisted: Vec<Result<(), BrokerError>>,
+    ) -> bool {
+        let mut all_advanced = true;
         for ((group, mut ready), outcome) in readies.into_iter().zip(persisted) {
             if let Err(err) = outcome {
                 // Not advanced: the entries stay unstable and the next round writes them
                 // again; nothing promised to a peer or a producer leaves before that.
                 tracing::error!(group, error = %err, "replica write failed");
+                all_advanced = false;
                 continue;
             }
             let messages = std::mem::take(&mut ready.messages);
@@ -481,7 +488,10 @@ impl ReplicaManager {
                     continue;
                 };
                 if let Err(err) = ringlet_raft::manager::persist_ready(node.storage_mut(), &ready) {
+                    // A snapshot (catch-up from below the log start is not built) or a gap:
+                    // not advanced either, and paused like a failed write.
                     tracing::error!(group, error = %err, "replica storage refused a Ready");
+                    all_advanced = false;
                     continue;
                 }
                 node.advance(&ready);
@@ -497,6 +507,7 @@ impl ReplicaManager {
         }
         // Groups without a Ready may still have moved (a heartbeat carried a commit).
         self.apply_all_commits();
+        all_advanced
     }
 
     fn apply_all_commits(&self) {
