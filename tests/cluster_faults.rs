@@ -12,7 +12,7 @@ mod common;
 mod idempotence_support;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,13 +144,25 @@ fn a_rolling_restart_under_load_loses_nothing() {
     heal(&mut cluster, &topic);
     let load = AckedLoad::start(cluster.bootstrap(), topic.clone());
     let reading = Arc::new(AtomicBool::new(true));
-    let reader = spawn_reader(cluster.bootstrap(), topic.clone(), reading.clone());
+    let read_so_far = Arc::new(AtomicUsize::new(0));
+    let reader = spawn_reader(
+        cluster.bootstrap(),
+        topic.clone(),
+        reading.clone(),
+        read_so_far.clone(),
+    );
     for id in cluster.ids() {
         cluster.stop(id);
         cluster.start_node(id);
         heal(&mut cluster, &topic);
     }
     let (acked, failed) = load.finish_with_errors();
+    // The restarts take a few seconds; a consumer that spent them backing off from leaders
+    // that moved must still get through everything acknowledged before it stops.
+    let deadline = Instant::now() + CLUSTER_TIMEOUT;
+    while read_so_far.load(Ordering::SeqCst) < acked.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     reading.store(false, Ordering::SeqCst);
     let (consumed, consumer_errors) = reader.join().expect("reader thread");
     assert!(
@@ -196,6 +208,7 @@ fn spawn_reader(
     bootstrap: String,
     topic: String,
     reading: Arc<AtomicBool>,
+    read_so_far: Arc<AtomicUsize>,
 ) -> std::thread::JoinHandle<(usize, Vec<ConsumerError>)> {
     std::thread::spawn(move || {
         let consumer = assigned_consumer(&bootstrap);
@@ -214,6 +227,7 @@ fn spawn_reader(
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) if seen.insert((message.partition(), message.offset())) => {
                     read += 1;
+                    read_so_far.store(read, Ordering::SeqCst);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => errors.push(ConsumerError {
