@@ -11,6 +11,7 @@ pub mod leaders;
 pub mod metadata_stm;
 pub mod node;
 pub mod placement;
+pub mod read_replica;
 pub mod reconcile;
 pub mod topic_backend;
 pub mod topic_store;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId};
 
 use crate::error::BrokerError;
 use crate::partition::by_shard::{group_by_shard, Slots};
@@ -88,6 +88,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchRespons
 
 /// Resolves every requested partition in request order.
 fn resolve(state: &Rc<ShardState>, api_version: i16, request: &FetchRequest) -> Resolved {
+    let consumer = ConsumerFetch::of(api_version, request);
     let mut resolved = Resolved {
         routed: Vec::new(),
         refused: Vec::new(),
@@ -114,6 +115,8 @@ fn resolve(state: &Rc<ShardState>, api_version: i16, request: &FetchRequest) -> 
                         partition_max_bytes: partition.partition_max_bytes,
                         current_leader_epoch: partition.current_leader_epoch,
                         read_committed: request.isolation_level == 1,
+                        follower_may_serve: consumer.follower_may_serve,
+                        client_rack: consumer.rack.clone(),
                     },
                 )),
                 (None, _) if api_version >= 13 => {
@@ -126,6 +129,32 @@ fn resolve(state: &Rc<ShardState>, api_version: i16, request: &FetchRequest) -> 
         }
     }
     resolved
+}
+
+/// What KIP-392 needs of a fetch: whether it is a consumer's at version 11 or later (a
+/// follower may serve it; older clients do not understand being sent elsewhere) and its
+/// `client.rack`.
+struct ConsumerFetch {
+    follower_may_serve: bool,
+    rack: Option<Arc<str>>,
+}
+
+impl ConsumerFetch {
+    fn of(api_version: i16, request: &FetchRequest) -> Self {
+        let replica_id = if api_version >= 15 {
+            request.replica_state.replica_id.0
+        } else {
+            request.replica_id.0
+        };
+        let follower_may_serve = api_version >= 11 && replica_id < 0;
+        let rack = Some(request.rack_id.as_str())
+            .filter(|rack| follower_may_serve && !rack.is_empty())
+            .map(Arc::from);
+        ConsumerFetch {
+            follower_may_serve,
+            rack,
+        }
+    }
 }
 
 type ShardItems = Vec<(usize, Vec<(usize, FetchItem)>)>;
@@ -210,14 +239,19 @@ async fn read_round(
         routed,
         move |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
-            ops::fetch(&owner.partitions, &lookup, &items, shard_limit).await
+            let selector = owner
+                .cluster
+                .as_ref()
+                .map(|cluster| cluster as &dyn ops::ReadReplicaSelector);
+            ops::fetch(&owner.partitions, &lookup, &items, shard_limit, selector).await
         },
         |err| Fetched::failed(BrokerError::Bus(err.clone())),
     )
     .await;
     let mut failed = false;
     for (position, fetched) in results {
-        failed |= fetched.error.is_some();
+        // A consumer sent to another replica (KIP-392) is answered at once, like an error.
+        failed |= fetched.error.is_some() || fetched.preferred_read_replica >= 0;
         slots.fill(position, fetched);
     }
     failed
@@ -332,6 +366,7 @@ fn partition_data(index: i32, fetched: Fetched, read_committed: bool) -> Partiti
     if let Some(err) = &fetched.error {
         data.error_code = err.code_i16();
     }
+    data.preferred_read_replica = BrokerId(fetched.preferred_read_replica);
     data.records = Some(fetched.records);
     data
 }
@@ -373,6 +408,7 @@ mod tests {
             }),
             records: Bytes::from_static(records),
             aborted: Vec::new(),
+            preferred_read_replica: -1,
         }
     }
 

@@ -44,6 +44,12 @@ pub fn storage_error(err: LogError) -> BrokerError {
     }
 }
 
+/// KIP-392's replica selector: where a consumer in `rack` should read a partition this
+/// broker leads; `None` keeps it on the leader.
+pub trait ReadReplicaSelector {
+    fn preferred_read_replica(&self, partition: &Partition, rack: &str) -> Option<i32>;
+}
+
 /// Finds the settings of a topic on this shard's topic table; `None` when the
 /// topic or partition does not exist (any more).
 pub trait PartitionLookup {
@@ -205,6 +211,10 @@ pub struct FetchItem {
     pub current_leader_epoch: i32,
     /// Isolation level 1: only below the last stable offset, with aborted transactions.
     pub read_committed: bool,
+    /// A consumer's fetch at version 11 or later: a follower replica may serve it (KIP-392).
+    pub follower_may_serve: bool,
+    /// The consumer's `client.rack` (KIP-392), when it sent one.
+    pub client_rack: Option<Arc<str>>,
 }
 
 /// One partition's fetch answer.
@@ -216,6 +226,8 @@ pub struct Fetched {
     pub records: Bytes,
     /// read_committed: the aborted transactions overlapping `records`.
     pub aborted: Vec<AbortedTxn>,
+    /// KIP-392: the replica the consumer should fetch from next (-1: keep this broker).
+    pub preferred_read_replica: i32,
 }
 
 impl Fetched {
@@ -226,33 +238,84 @@ impl Fetched {
             watermarks: None,
             records: Bytes::new(),
             aborted: Vec::new(),
+            preferred_read_replica: -1,
+        }
+    }
+
+    /// No records: the consumer should read from `replica` (KIP-392).
+    pub fn elsewhere(replica: i32, watermarks: Watermarks) -> Self {
+        Fetched {
+            error: None,
+            watermarks: Some(watermarks),
+            records: Bytes::new(),
+            aborted: Vec::new(),
+            preferred_read_replica: replica,
         }
     }
 }
 
 /// Reads each item's partition, in item order, with at most `shard_limit_bytes`
-/// in total (plus the one whole batch the first read may exceed by, KIP-74).
+/// in total (plus the one whole batch the first read may exceed by, KIP-74). A consumer
+/// in another rack than this leader may instead be sent to a replica in its own
+/// (`selector`, KIP-392).
 pub async fn fetch(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     items: &[(usize, FetchItem)],
     shard_limit_bytes: usize,
+    selector: Option<&dyn ReadReplicaSelector>,
 ) -> Vec<(usize, Fetched)> {
     let mut used = 0usize;
     let mut results = Vec::with_capacity(items.len());
     for (position, item) in items {
-        let fetched = match partition(manager, lookup, &item.topic, item.partition).await {
-            Ok(p) => {
-                let remaining = shard_limit_bytes.saturating_sub(used);
-                let fetched = fetch_one(&p, item, remaining, used == 0).await;
-                used += fetched.records.len();
-                fetched
-            }
+        let fetched = match readable_partition(manager, lookup, item).await {
+            Ok(p) => match preferred_elsewhere(&p, item, selector) {
+                // Kafka's leader answers such a fetch with no records, only the replica to use.
+                Some(replica) => Fetched::elsewhere(replica, p.watermarks()),
+                None => {
+                    let remaining = shard_limit_bytes.saturating_sub(used);
+                    let fetched = fetch_one(&p, item, remaining, used == 0).await;
+                    used += fetched.records.len();
+                    fetched
+                }
+            },
             Err(err) => Fetched::failed(err),
         };
         results.push((*position, fetched));
     }
     results
+}
+
+/// The partition an item reads: its leader, or (KIP-392) a follower replica when the item
+/// is a consumer's fetch at version 11 or later. A follower serves what it knows to be
+/// committed: its high watermark is the commit index the leader told it.
+async fn readable_partition(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    item: &FetchItem,
+) -> Result<Rc<Partition>, BrokerError> {
+    if item.follower_may_serve {
+        if let Some(p) = manager.get(&item.topic, item.partition) {
+            if p.is_replicated() && lookup.settings(&item.topic, item.partition).is_some() {
+                return Ok(p);
+            }
+        }
+    }
+    partition(manager, lookup, &item.topic, item.partition).await
+}
+
+/// KIP-392 on the leader: the replica a consumer that named its rack should read from,
+/// when that is not this broker.
+fn preferred_elsewhere(
+    p: &Partition,
+    item: &FetchItem,
+    selector: Option<&dyn ReadReplicaSelector>,
+) -> Option<i32> {
+    let rack = item.client_rack.as_deref()?;
+    if !p.is_leading() || !item.follower_may_serve {
+        return None;
+    }
+    selector?.preferred_read_replica(p, rack)
 }
 
 async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: bool) -> Fetched {
@@ -262,6 +325,7 @@ async fn fetch_one(p: &Partition, item: &FetchItem, remaining: usize, first: boo
         watermarks: Some(watermarks),
         records: Bytes::new(),
         aborted: Vec::new(),
+        preferred_read_replica: -1,
     };
     if let Err(err) = check_leader_epoch(p, item.current_leader_epoch) {
         fetched.error = Some(err);

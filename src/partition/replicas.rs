@@ -240,6 +240,14 @@ impl ReplicaManager {
         }
     }
 
+    /// The in-sync replicas of `group` if this node leads it (itself first), else none.
+    pub fn in_sync_replicas(&self, group: u64) -> Vec<i32> {
+        match self.replica(group) {
+            Some(replica) if self.is_leader(group) => self.isr(&replica),
+            _ => Vec::new(),
+        }
+    }
+
     /// The in-sync replicas of a group this node leads (itself first).
     fn isr(&self, replica: &Replica) -> Vec<i32> {
         let now = Instant::now();

@@ -68,7 +68,8 @@ impl Cluster {
         Cluster::start_with(size, &[])
     }
 
-    /// As [`Cluster::start`], passing `extra_args` to every node's `ringlet start`.
+    /// As [`Cluster::start`], passing `extra_args` to every node's `ringlet start`; `{id}` in
+    /// an argument becomes the node's id (`--rack rack-{id}`).
     pub fn start_with(size: usize, extra_args: &[&str]) -> Cluster {
         Cluster::start_inner(size, extra_args, None)
     }
@@ -175,7 +176,7 @@ impl Cluster {
             "--seeds".to_string(),
             seeds,
         ];
-        args.extend(extra);
+        args.extend(extra.iter().map(|arg| arg.replace("{id}", &id.to_string())));
         node.broker = Some(Broker::start_with_args(
             &node.data_dir,
             &node.log_dir,
