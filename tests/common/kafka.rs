@@ -310,17 +310,48 @@ pub fn numbered_payloads(count: usize) -> BTreeSet<String> {
     (0..count).map(|i| i.to_string()).collect()
 }
 
-/// Partition -> high watermark, for partitions `0..partitions` of `topic`.
+/// Partition -> high watermark, for partitions `0..partitions` of `topic`. On a cluster a
+/// leader may move between librdkafka's metadata and its ListOffsets (a preferred leader
+/// coming back): NOT_LEADER_OR_FOLLOWER and the like are retried, as a client would.
 pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
     let consumer: BaseConsumer = base_config(bootstrap).create().expect("create client");
     (0..partitions)
         .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
-                .expect("watermarks");
+            let mut last_error = String::new();
+            let high = super::wait_for("a high watermark", CLIENT_TIMEOUT, || {
+                match consumer.fetch_watermarks(topic, p, CLIENT_TIMEOUT) {
+                    Ok((_, high)) => Some(high),
+                    Err(err) if is_leader_moving(&err) => {
+                        if err.to_string() != last_error {
+                            last_error = err.to_string();
+                            eprintln!("watermarks of {topic}-{p}: {err} (retrying)");
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                        None
+                    }
+                    Err(err) => panic!("watermarks of {topic}-{p}: {err}"),
+                }
+            });
             (p, high)
         })
         .collect()
+}
+
+/// Errors of a request that raced a leader change, or met a broker whose metadata lags
+/// (Kafka marks them all retriable).
+fn is_leader_moving(err: &KafkaError) -> bool {
+    let code = match err {
+        KafkaError::MetadataFetch(code) | KafkaError::MessageConsumption(code) => *code,
+        _ => return false,
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+    )
 }
 
 /// Reads partitions `0..partitions` of `topic` from the beginning up to their high watermarks
