@@ -15,10 +15,9 @@ use std::time::Duration;
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::kafka::{create_replicated_topic, recording_producer, send_with_retry};
 use common::{unique_topic, wait_for};
-use idempotence_support::{batches, call};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use idempotence_support::{batches, call, fetch_request};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::FetchResponse;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
@@ -101,21 +100,8 @@ fn fetch(
     version: i16,
     rack: Option<&str>,
 ) -> PartitionData {
-    let mut partition = FetchPartition::default();
-    partition.partition = 0;
-    partition.fetch_offset = 0;
-    partition.partition_max_bytes = 1 << 20;
-    partition.current_leader_epoch = -1;
-    partition.log_start_offset = -1;
-    let mut fetch_topic = FetchTopic::default();
-    fetch_topic.topic = TopicName(StrBytes::from_string(topic.to_string()));
-    fetch_topic.partitions.push(partition);
-    let mut request = FetchRequest::default();
-    request.max_wait_ms = 0;
-    request.max_bytes = 1 << 20;
-    request.session_epoch = -1;
+    let mut request = fetch_request(topic, 0, 0, 0);
     request.rack_id = StrBytes::from_string(rack.unwrap_or_default().to_string());
-    request.topics.push(fetch_topic);
     let mut response: FetchResponse = call(stream, 1, version, &request);
     assert_eq!(response.error_code, 0, "fetch error");
     response.responses.remove(0).partitions.remove(0)

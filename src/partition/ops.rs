@@ -64,11 +64,24 @@ pub(crate) async fn partition(
     topic: &str,
     index: i32,
 ) -> Result<Rc<Partition>, BrokerError> {
+    partition_as(manager, lookup, topic, index, false).await
+}
+
+/// As [`partition`]; with `follower_may_serve` (KIP-392: a consumer's fetch at version 11 or
+/// later) a follower replica serves too. It serves what it knows to be committed: its high
+/// watermark is the commit index the leader told it.
+async fn partition_as(
+    manager: &PartitionManager,
+    lookup: &dyn PartitionLookup,
+    topic: &str,
+    index: i32,
+    follower_may_serve: bool,
+) -> Result<Rc<Partition>, BrokerError> {
     if let Some(partition) = manager.get(topic, index) {
         if lookup.settings(topic, index).is_none() {
             return Err(BrokerError::UnknownTopicOrPartition);
         }
-        if !partition.is_leading() {
+        if !partition.is_leading() && !follower_may_serve {
             // A follower replica: clients go to the leader (Metadata names it).
             return Err(BrokerError::NotLeaderOrFollower);
         }
@@ -213,7 +226,8 @@ pub struct FetchItem {
     pub read_committed: bool,
     /// A consumer's fetch at version 11 or later: a follower replica may serve it (KIP-392).
     pub follower_may_serve: bool,
-    /// The consumer's `client.rack` (KIP-392), when it sent one.
+    /// The consumer's `client.rack` (KIP-392), when it sent one; only ever set together with
+    /// `follower_may_serve` (older clients cannot be sent elsewhere).
     pub client_rack: Option<Arc<str>>,
 }
 
@@ -268,7 +282,14 @@ pub async fn fetch(
     let mut used = 0usize;
     let mut results = Vec::with_capacity(items.len());
     for (position, item) in items {
-        let fetched = match readable_partition(manager, lookup, item).await {
+        let resolved = partition_as(
+            manager,
+            lookup,
+            &item.topic,
+            item.partition,
+            item.follower_may_serve,
+        );
+        let fetched = match resolved.await {
             Ok(p) => match preferred_elsewhere(&p, item, selector) {
                 // Kafka's leader answers such a fetch with no records, only the replica to use.
                 Some(replica) => Fetched::elsewhere(replica, p.watermarks()),
@@ -286,24 +307,6 @@ pub async fn fetch(
     results
 }
 
-/// The partition an item reads: its leader, or (KIP-392) a follower replica when the item
-/// is a consumer's fetch at version 11 or later. A follower serves what it knows to be
-/// committed: its high watermark is the commit index the leader told it.
-async fn readable_partition(
-    manager: &PartitionManager,
-    lookup: &dyn PartitionLookup,
-    item: &FetchItem,
-) -> Result<Rc<Partition>, BrokerError> {
-    if item.follower_may_serve {
-        if let Some(p) = manager.get(&item.topic, item.partition) {
-            if p.is_replicated() && lookup.settings(&item.topic, item.partition).is_some() {
-                return Ok(p);
-            }
-        }
-    }
-    partition(manager, lookup, &item.topic, item.partition).await
-}
-
 /// KIP-392 on the leader: the replica a consumer that named its rack should read from,
 /// when that is not this broker.
 fn preferred_elsewhere(
@@ -312,7 +315,7 @@ fn preferred_elsewhere(
     selector: Option<&dyn ReadReplicaSelector>,
 ) -> Option<i32> {
     let rack = item.client_rack.as_deref()?;
-    if !p.is_leading() || !item.follower_may_serve {
+    if !p.is_leading() {
         return None;
     }
     selector?.preferred_read_replica(p, rack)

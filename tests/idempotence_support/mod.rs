@@ -166,6 +166,16 @@ pub fn fetch(
     isolation_level: i8,
     max_wait_ms: i32,
 ) -> PartitionData {
+    let mut request = fetch_request(topic, partition, offset, max_wait_ms);
+    request.isolation_level = isolation_level;
+    let mut response: FetchResponse = call(stream, 1, 11, &request);
+    assert_eq!(response.error_code, 0, "fetch error");
+    response.responses.remove(0).partitions.remove(0)
+}
+
+/// A consumer's sessionless Fetch of one partition from `offset` (1 MiB at most), waiting up
+/// to `max_wait_ms` for at least one byte.
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
     let mut p = FetchPartition::default();
     p.partition = partition;
     p.fetch_offset = offset;
@@ -179,12 +189,9 @@ pub fn fetch(
     request.max_wait_ms = max_wait_ms;
     request.min_bytes = 1;
     request.max_bytes = 1 << 20;
-    request.isolation_level = isolation_level;
     request.session_epoch = -1;
     request.topics.push(t);
-    let mut response: FetchResponse = call(stream, 1, 11, &request);
-    assert_eq!(response.error_code, 0, "fetch error");
-    response.responses.remove(0).partitions.remove(0)
+    request
 }
 
 /// ListOffsets v5 "latest" with `isolation_level`.
