@@ -90,6 +90,15 @@ pub struct StartArgs {
     #[arg(long, env = "RINGLET_PRODUCER_ID_EXPIRATION_MS", value_name = "MS")]
     pub producer_id_expiration_ms: Option<i64>,
 
+    /// How often each shard applies `retention.ms` / `retention.bytes` (Kafka
+    /// `log.retention.check.interval.ms`) [default: 300000].
+    #[arg(
+        long,
+        env = "RINGLET_LOG_RETENTION_CHECK_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub log_retention_check_interval_ms: Option<u64>,
+
     /// Bytes of recently written record batches each shard keeps in memory for fetches
     /// (shared by the shard's partitions; least recently written go first) [default: 268435456].
     #[arg(long, env = "RINGLET_LOG_CACHE_BYTES_PER_SHARD", value_name = "BYTES")]

@@ -60,12 +60,15 @@ impl ShardState {
         setup: &SharedSetup,
     ) -> Result<Rc<Self>, crate::error::BrokerError> {
         let cluster = match &setup.config.cluster {
-            Some(cluster) => Some(crate::cluster::node::ClusterShard::new(
-                cluster.clone(),
-                setup.config.node_id,
-                shard_id,
-                &setup.config.meta_dir(),
-            )?),
+            Some(cluster) => Some(
+                crate::cluster::node::ClusterShard::new(
+                    cluster.clone(),
+                    setup.config.node_id,
+                    shard_id,
+                    &setup.config.meta_dir(),
+                )?
+                .with_retention_check_interval(setup.config.log_retention_check_interval),
+            ),
             None => None,
         };
         Ok(Rc::new(ShardState {
@@ -75,7 +78,8 @@ impl ShardState {
             cluster_id: setup.cluster_id.clone(),
             bus,
             partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count)
-                .with_producer_expiration_ms(setup.config.producer_id_expiration_ms),
+                .with_producer_expiration_ms(setup.config.producer_id_expiration_ms)
+                .with_retention_check_interval(setup.config.log_retention_check_interval),
             server: ServerShard::new(setup.connections.clone()),
             coordinator: crate::coordinator::GroupCoordinator::new(
                 setup.config.coordinator.clone(),

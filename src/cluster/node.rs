@@ -65,6 +65,12 @@ pub struct ClusterShard {
 }
 
 impl ClusterShard {
+    /// Sets how often the shard's replicas apply retention (`log.retention.check.interval.ms`).
+    pub fn with_retention_check_interval(self, interval: Duration) -> Self {
+        self.replicas.set_retention_check_interval(interval);
+        self
+    }
+
     pub fn new(
         config: ClusterConfig,
         node_id: i32,

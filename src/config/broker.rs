@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -26,6 +27,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Kafka's `producer.id.expiration.ms`: a producer without an open transaction is forgotten
 /// by a partition this long after its last write.
 pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+/// Kafka's `log.retention.check.interval.ms` default: five minutes.
+pub const DEFAULT_LOG_RETENTION_CHECK_INTERVAL_MS: u64 = 300_000;
 
 /// Where clients should connect (Metadata's broker host and port).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +54,8 @@ pub struct BrokerConfig {
     /// Group coordinator settings (`[groups]` in the file).
     pub coordinator: CoordinatorConfig,
     pub producer_id_expiration_ms: i64,
+    /// Kafka `log.retention.check.interval.ms`.
+    pub log_retention_check_interval: Duration,
     /// Budget of each shard's batch caches (`ringlet_io::log::set_shard_cache_budget_bytes`).
     pub log_cache_bytes_per_shard: usize,
     /// `None`: a single node (no `--seeds`).
@@ -78,6 +83,7 @@ pub struct FileConfig {
     pub max_in_flight_per_connection: Option<usize>,
     pub groups: Option<CoordinatorArgs>,
     pub producer_id_expiration_ms: Option<i64>,
+    pub log_retention_check_interval_ms: Option<u64>,
     pub log_cache_bytes_per_shard: Option<usize>,
     pub rpc_listen: Option<String>,
     pub seeds: Option<String>,
@@ -163,6 +169,11 @@ impl BrokerConfig {
                 file.producer_id_expiration_ms,
                 DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             ),
+            log_retention_check_interval: Duration::from_millis(pick(
+                args.log_retention_check_interval_ms,
+                file.log_retention_check_interval_ms,
+                DEFAULT_LOG_RETENTION_CHECK_INTERVAL_MS,
+            )),
             log_cache_bytes_per_shard: pick(
                 args.log_cache_bytes_per_shard,
                 file.log_cache_bytes_per_shard,
@@ -223,6 +234,9 @@ impl BrokerConfig {
                 "min-insync-replicas must be >= 1, got {}",
                 self.min_insync_replicas
             ));
+        }
+        if self.log_retention_check_interval.is_zero() {
+            return fail("log-retention-check-interval-ms must be >= 1".into());
         }
         if self.producer_id_expiration_ms < 1 {
             return fail(format!(

@@ -70,7 +70,7 @@ pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataR
     };
     let (brokers, controller) = match state.cluster.as_ref() {
         Some(cluster) => (
-            super::metadata_cluster::brokers(cluster),
+            super::metadata_cluster::brokers(cluster, &topics),
             cluster.controller_id(),
         ),
         None => (vec![this_broker(state)], state.node_id()),

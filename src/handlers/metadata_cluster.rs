@@ -4,7 +4,7 @@
 //! LEADER_NOT_AVAILABLE, which clients retry.
 
 use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition,
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
@@ -15,11 +15,28 @@ use crate::cluster::TopicMeta;
 /// Kafka's LEADER_NOT_AVAILABLE.
 const LEADER_NOT_AVAILABLE: i16 = 5;
 
-/// The live registered brokers.
-pub fn brokers(cluster: &ClusterShard) -> Vec<MetadataResponseBroker> {
+/// The live registered brokers, plus every registered broker that leads one of `topics`'
+/// partitions. A leader missing from the broker list is one a client cannot reach:
+/// librdkafka then files the partition as unknown and does not ask again for minutes. That
+/// happens right after a restart, when Raft has elected a node the controller has not yet
+/// heard a heartbeat from (or has just fenced, and will move the leadership off).
+pub fn brokers(
+    cluster: &ClusterShard,
+    topics: &[MetadataResponseTopic],
+) -> Vec<MetadataResponseBroker> {
     let table = cluster.brokers();
-    cluster
-        .alive_brokers()
+    let mut listed = cluster.alive_brokers();
+    let leaders = topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .map(|partition| partition.leader_id.0);
+    for leader in leaders {
+        if leader >= 0 && !listed.contains(&leader) {
+            listed.push(leader);
+        }
+    }
+    listed.sort_unstable();
+    listed
         .into_iter()
         .filter_map(|id| table.get(id).map(|b| (id, b.clone())))
         .map(|(id, broker)| {

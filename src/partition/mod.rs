@@ -34,6 +34,9 @@ mod replica_storage_cache;
 mod replica_storage_io;
 #[cfg(test)]
 mod replica_storage_log_tests;
+mod replica_storage_moves;
+#[cfg(test)]
+mod replica_storage_moves_tests;
 #[cfg(test)]
 mod replica_storage_tests;
 pub mod replicas;
@@ -82,6 +85,8 @@ pub struct PartitionManager {
     partitions: Rc<RefCell<HashMap<PartitionKey, Slot>>>,
     retention: Rc<RetentionRunner>,
     retention_started: Cell<bool>,
+    /// Kafka `log.retention.check.interval.ms`.
+    retention_check_interval: Cell<Duration>,
     /// Used on shard 0 only (`crate::producer_ids`).
     producer_ids: ProducerIdAllocator,
     /// Kafka `producer.id.expiration.ms`.
@@ -103,6 +108,7 @@ impl PartitionManager {
             partitions: Rc::new(RefCell::new(HashMap::new())),
             retention: RetentionRunner::new(),
             retention_started: Cell::new(false),
+            retention_check_interval: Cell::new(RETENTION_CHECK_INTERVAL),
             producer_expiration_ms: Cell::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS),
             producer_maintenance: RefCell::new(None),
         }
@@ -121,6 +127,12 @@ impl PartitionManager {
     /// Sets `producer.id.expiration.ms` (from the broker config).
     pub fn with_producer_expiration_ms(self, expiration_ms: i64) -> Self {
         self.producer_expiration_ms.set(expiration_ms);
+        self
+    }
+
+    /// Sets `log.retention.check.interval.ms` (from the broker config).
+    pub fn with_retention_check_interval(self, interval: Duration) -> Self {
+        self.retention_check_interval.set(interval);
         self
     }
 
@@ -186,8 +198,8 @@ impl PartitionManager {
         };
         let replicated = settings.replicated;
         let result = opened.map(|(log, producers)| {
-            // Retention moves the log start, which a Raft replica cannot do on its own yet
-            // (replica_storage): replicated partitions keep everything for now.
+            // A replica's log start moves with its Raft anchor: the replica driver runs
+            // retention for those (`replicas::ReplicaManager::enforce_retention`).
             if !replicated {
                 self.retention.register(&log);
             }
@@ -198,7 +210,12 @@ impl PartitionManager {
                 settings.log_append_time,
             ));
             *partition.producers().borrow_mut() = producers;
-            tracing::debug!(dir = %dir.display(), "opened partition log");
+            tracing::debug!(
+                dir = %dir.display(),
+                segment_bytes = settings.log_config.segment_bytes,
+                retention_bytes = settings.log_config.retention_bytes,
+                "opened partition log"
+            );
             partition
         });
         {
@@ -225,7 +242,7 @@ impl PartitionManager {
             return;
         }
         self.start_producer_maintenance();
-        if let Err(err) = self.retention.spawn(RETENTION_CHECK_INTERVAL) {
+        if let Err(err) = self.retention.spawn(self.retention_check_interval.get()) {
             tracing::error!(shard = self.shard_id, error = %err, "cannot start retention");
             self.retention_started.set(false);
         }

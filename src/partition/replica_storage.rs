@@ -36,9 +36,9 @@
 //! The Raft-made entries (the leader's no-op, membership changes) are control batches:
 //! see `replica_storage_batch`.
 //!
-//! Not supported yet: retention or DeleteRecords on a replicated partition (the log start
-//! must stay at the anchor: [`ReplicaStorage::open`] fails otherwise), and snapshots
-//! (catch-up of a follower from below the leader's log start): `install_snapshot` fails.
+//! Retention moves the log start and the anchor together (`replica_storage_compact`); a
+//! follower below the leader's log start gets a snapshot, which is just that position, and
+//! restarts its log empty there.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -52,6 +52,8 @@ use ringlet_raft::{
 
 use super::replica_storage_batch::{decode_stored, last_offset_delta};
 use super::replica_storage_cache::PayloadCache;
+
+mod compact;
 
 pub use super::replica_storage_batch::{CONF_CHANGE_TYPE, LEADER_CHANGE_TYPE};
 pub use super::replica_storage_io::{EntryWrites, STATE_FILE};
@@ -320,6 +322,9 @@ impl Storage for ReplicaStorage {
         self.hard_state
     }
 
+    /// The position before the log start: its index and term, the membership there, and
+    /// (as data) the Kafka offset the log starts at. A follower below it restarts its log
+    /// there ([`ReplicaStorage::install_snapshot`]): the batches before it are gone.
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             meta: SnapshotMeta {
@@ -327,7 +332,7 @@ impl Storage for ReplicaStorage {
                 term: self.anchor.prev_term,
                 conf: self.conf.clone(),
             },
-            data: Bytes::new(),
+            data: Bytes::copy_from_slice(&self.anchor.base_offset.to_be_bytes()),
         }
     }
 
@@ -414,14 +419,14 @@ impl Storage for ReplicaStorage {
         Ok(())
     }
 
-    /// Not built yet: catching a follower up from below the leader's log start. Never
-    /// needed while the log start stays at the anchor (no retention on replicated
-    /// partitions), because the leader then never lacks an entry a follower needs.
+    /// Updates the view only: the driver has restarted the log empty at the snapshot's
+    /// offset ([`ReplicaStorage::anchor_of_snapshot`], `PartitionLog::restart_at`).
     fn install_snapshot(&mut self, snapshot: Snapshot) -> ringlet_raft::Result<()> {
-        Err(RaftError::Storage(format!(
-            "partition snapshots are not supported yet (snapshot at index {})",
-            snapshot.meta.index
-        )))
+        let anchor = Self::anchor_of_snapshot(&snapshot)
+            .map_err(|reason| RaftError::Storage(reason.to_string()))?;
+        self.reset_to(anchor, snapshot.meta.conf);
+        self.hard_state.commit = self.hard_state.commit.max(snapshot.meta.index);
+        Ok(())
     }
 }
 

@@ -63,6 +63,15 @@ impl PayloadCache {
         self.compact_order();
     }
 
+    /// Drops every index `< index` (retention moved the log start past them).
+    pub fn drop_below(&mut self, index: u64) {
+        let kept = self.entries.split_off(&index);
+        for (_, gone) in std::mem::replace(&mut self.entries, kept) {
+            self.bytes -= cost(&gone.data);
+        }
+        self.compact_order();
+    }
+
     pub fn set_max_bytes(&mut self, max_bytes: usize) {
         self.max_bytes = max_bytes;
         self.evict();

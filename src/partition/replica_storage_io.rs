@@ -59,25 +59,23 @@ struct PlannedAppend {
 
 impl ReplicaStorage {
     /// Opens the replica view of `log`: the state from `state_dir` (absent: a fresh
-    /// replica) and one meta per batch from a scan of the whole log. `voters` is the
-    /// group's initial membership; later changes are replayed from the log by `RawNode::new`.
-    ///
-    /// Fails when the log start is not the anchor (retention or DeleteRecords ran: not
-    /// supported on replicated partitions yet, because the number of batches dropped below
-    /// the new start, and so the Raft index of the first kept batch, is no longer known).
+    /// replica) and one meta per batch from a scan of the log from the anchor. `voters` is
+    /// the group's initial membership; later changes are replayed from the log by
+    /// `RawNode::new`. First finishes a log-start move a crash interrupted
+    /// (`replica_storage_moves`).
     pub async fn open(
         log: &PartitionLog,
         state_dir: &Path,
         voters: &[u64],
     ) -> Result<ReplicaStorage, LogError> {
+        super::replica_storage_moves::finish_interrupted_moves(log, state_dir).await?;
         let (anchor, hard_state) = load_state(state_dir)?;
         let log_start = log.log_start_offset();
         if log_start != anchor.base_offset {
             return Err(corrupt(
                 log.dir(),
                 format!(
-                    "log starts at offset {log_start} but raft index {} is at offset {}: \
-                     retention and DeleteRecords on replicated partitions are not supported yet",
+                    "log starts at offset {log_start} but raft index {} is at offset {}",
                     anchor.first_index, anchor.base_offset
                 ),
             ));
@@ -212,7 +210,7 @@ impl ReplicaStorage {
     /// (Raft recovers it from the leader).
     pub async fn write_hard_state(dir: &Path, hs: HardState) -> Result<(), LogError> {
         let (anchor, _) = load_state(dir)?;
-        replace_file_durably(dir, STATE_FILE, &encode_state(anchor, hs))
+        write_state(dir, STATE_FILE, anchor, hs)
     }
 }
 
@@ -256,16 +254,35 @@ async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<()
 }
 
 /// The anchor and hard state in `dir` (defaults when there is no state file).
-fn load_state(dir: &Path) -> Result<(Anchor, HardState), LogError> {
-    let path = dir.join(STATE_FILE);
-    match read_optional(&path)? {
-        None => Ok((Anchor::default(), HardState::default())),
-        Some(bytes) => decode_state(&bytes).map_err(|detail| LogError::Corrupt {
-            what: "raft state file",
-            path: path.clone(),
-            detail,
-        }),
-    }
+pub(super) fn load_state(dir: &Path) -> Result<(Anchor, HardState), LogError> {
+    Ok(load_state_file(dir, STATE_FILE)?.unwrap_or_default())
+}
+
+/// The anchor and hard state in `dir/name`, if that file exists.
+pub(super) fn load_state_file(
+    dir: &Path,
+    name: &str,
+) -> Result<Option<(Anchor, HardState)>, LogError> {
+    let path = dir.join(name);
+    let Some(bytes) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    let state = decode_state(&bytes).map_err(|detail| LogError::Corrupt {
+        what: "raft state file",
+        path: path.clone(),
+        detail,
+    })?;
+    Ok(Some(state))
+}
+
+/// Replaces `dir/name` durably with `anchor` and `hs`.
+pub(super) fn write_state(
+    dir: &Path,
+    name: &str,
+    anchor: Anchor,
+    hs: HardState,
+) -> Result<(), LogError> {
+    replace_file_durably(dir, name, &encode_state(anchor, hs))
 }
 
 pub(super) fn encode_state(anchor: Anchor, hs: HardState) -> Vec<u8> {
@@ -339,7 +356,7 @@ fn replace_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogE
         .map_err(|e| io_error("fsync directory", dir, e))
 }
 
-fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> LogError {
+pub(super) fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> LogError {
     LogError::Io {
         op,
         path: path.to_owned(),

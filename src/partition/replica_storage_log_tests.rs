@@ -17,7 +17,7 @@ use super::replica_storage_tests::{conf, data};
 struct NoState;
 
 /// Runs `test` on a one-shard runtime and fails the test with its error.
-fn on_shard<F, Fut>(test: F)
+pub(super) fn on_shard<F, Fut>(test: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), String>> + 'static,
@@ -39,7 +39,7 @@ where
     result.expect("test on the shard");
 }
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 

@@ -177,12 +177,19 @@ fn loaded_batches_fill_the_cache_unless_stale() {
 }
 
 #[test]
-fn snapshots_are_refused_and_the_state_file_round_trips() {
+fn snapshots_carry_the_log_start_and_the_state_file_round_trips() {
     let mut s = fresh();
     let snapshot = s.snapshot();
     assert_eq!((snapshot.meta.index, snapshot.meta.term), (0, 0));
     assert_eq!(snapshot.meta.conf.voters, vec![1, 2, 3]);
-    assert!(s.install_snapshot(snapshot).is_err());
+    assert_eq!(&snapshot.data[..], &0i64.to_be_bytes());
+    let mut garbled = snapshot.clone();
+    garbled.data = Bytes::from_static(b"\x01\x02");
+    assert!(
+        s.install_snapshot(garbled).is_err(),
+        "data that is not an offset"
+    );
+    assert!(s.install_snapshot(snapshot).is_ok());
 
     let anchor = Anchor {
         first_index: 5,

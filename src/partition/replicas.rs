@@ -28,11 +28,13 @@ use bytes::{Bytes, BytesMut};
 use ringlet_raft::{Entry, GroupManager, HardState, NodeId, RawNode, Ready};
 use ringlet_shard::signal::{oneshot, Notify, OneshotSender};
 
-use super::replica_storage::{EntryWrites, ReplicaStorage};
+use super::replica_storage::{Anchor, EntryWrites, ReplicaStorage};
 use super::waiters::join_all;
 use super::Partition;
 use crate::cluster::leaders::LeaderReport;
 use crate::error::BrokerError;
+
+mod retention;
 
 /// Kafka's `replica.lag.time.max.ms` is 30 s; a shorter window reports a dead follower
 /// out of the ISR sooner (and refuses acks=all under min.insync.replicas sooner).
@@ -86,6 +88,9 @@ pub struct Replica {
     /// Follower -> when it last matched our last index (leader only).
     caught_up_at: RefCell<HashMap<NodeId, Instant>>,
     last_report: RefCell<Option<LeaderReport>>,
+    /// The last leader this replica knew of (-1: none yet); elections report "no leader"
+    /// in between, so `last_report` alone forgets who led before.
+    last_known_leader: Cell<i32>,
     /// Term and vote last synced to the state file (commit-only changes are not synced).
     synced_hard_state: Cell<HardState>,
     /// When this leader last considered handing leadership to the preferred replica.
@@ -104,6 +109,8 @@ pub struct ReplicaManager {
     outgoing: RefCell<Vec<(NodeId, Bytes)>>,
     /// Leadership reports that changed since the last time they were taken.
     changed_reports: RefCell<Vec<LeaderReport>>,
+    /// Kafka `log.retention.check.interval.ms` (see `retention`).
+    retention_check_interval: Cell<Duration>,
 }
 
 impl ReplicaManager {
@@ -118,7 +125,12 @@ impl ReplicaManager {
             tick,
             outgoing: RefCell::new(Vec::new()),
             changed_reports: RefCell::new(Vec::new()),
+            retention_check_interval: Cell::new(super::RETENTION_CHECK_INTERVAL),
         })
+    }
+
+    pub fn set_retention_check_interval(&self, interval: Duration) {
+        self.retention_check_interval.set(interval);
     }
 
     pub fn replica(&self, group: u64) -> Option<Rc<Replica>> {
@@ -166,6 +178,7 @@ impl ReplicaManager {
             last_report: RefCell::new(None),
             synced_hard_state: Cell::new(hard_state),
             preferred_checked_at: Cell::new(None),
+            last_known_leader: Cell::new(-1),
         });
         if self.replicas.borrow().contains_key(&group) {
             return Ok(()); // added by a concurrent reconcile while we opened
@@ -289,6 +302,7 @@ impl ReplicaManager {
     /// The driver loop; `send` ships frames to peers after each round.
     pub async fn run(self: Rc<Self>, send: impl Fn(Vec<(NodeId, Bytes)>)) {
         let mut next_tick = Instant::now() + self.tick;
+        let mut next_retention = Instant::now() + self.retention_check_interval.get();
         loop {
             let now = Instant::now();
             let tick = now >= next_tick;
@@ -297,6 +311,12 @@ impl ReplicaManager {
             }
             self.round(tick).await;
             send(self.take_outgoing());
+            if now >= next_retention {
+                // In the driver loop, between rounds: no Ready of the same group (a
+                // snapshot install, a suffix cut) is being persisted meanwhile.
+                self.enforce_retention().await;
+                next_retention = Instant::now() + self.retention_check_interval.get();
+            }
             if self.has_work() {
                 ringlet_shard::task::yield_if_needed().await;
                 continue;
@@ -388,7 +408,10 @@ impl ReplicaManager {
             }
             if due {
                 replica.preferred_checked_at.set(Some(now));
-                if self.isr(replica).contains(&preferred) {
+                // Its own progress, not the inherited ISR: a transfer to a replica that is
+                // down or behind would stall the partition for an election timeout.
+                let last = node.last_index();
+                if is_caught_up(node, preferred as NodeId, last) {
                     tracing::info!(
                         group = replica.group,
                         to = preferred,
@@ -452,7 +475,8 @@ impl ReplicaManager {
             .map(|((replica, plan), (_, ready))| {
                 Box::pin(async move {
                     let replica = replica.ok_or(BrokerError::UnknownTopicOrPartition)?;
-                    persist_one(&replica, plan?, ready.hard_state).await
+                    let (restart, writes) = plan?;
+                    persist_one(&replica, restart, writes, ready.hard_state).await
                 }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
             })
             .collect();
@@ -460,15 +484,27 @@ impl ReplicaManager {
     }
 
     /// What to write for a Ready, planned against the storage view as it is now (before
-    /// the Ready's `append` updates it).
-    fn write_plan(&self, group: u64, ready: &Ready) -> Result<EntryWrites, BrokerError> {
+    /// the Ready's `append` updates it): with a snapshot, the anchor to restart the log at
+    /// first, and the entries planned as if the log already started there.
+    fn write_plan(
+        &self,
+        group: u64,
+        ready: &Ready,
+    ) -> Result<(Option<Anchor>, EntryWrites), BrokerError> {
+        let storage_err = |err: ringlet_io::LogError| BrokerError::Storage(err.to_string());
         let groups = self.groups.borrow();
         let node = groups
             .group(group)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        node.storage()
-            .write_plan(&ready.entries)
-            .map_err(|err| BrokerError::Storage(err.to_string()))
+        let Some(snapshot) = &ready.snapshot else {
+            let writes = node.storage().write_plan(&ready.entries);
+            return Ok((None, writes.map_err(storage_err)?));
+        };
+        let anchor = ReplicaStorage::anchor_of_snapshot(snapshot)
+            .map_err(|reason| BrokerError::Storage(reason.to_string()))?;
+        let restarted = ReplicaStorage::new(anchor, HardState::default(), &[]);
+        let writes = restarted.write_plan(&ready.entries).map_err(storage_err)?;
+        Ok((Some(anchor), writes))
     }
 
     /// Advances every Ready that was persisted; false when any was not (it is retried).
@@ -496,8 +532,8 @@ impl ReplicaManager {
                     continue;
                 };
                 if let Err(err) = ringlet_raft::manager::persist_ready(node.storage_mut(), &ready) {
-                    // A snapshot (catch-up from below the log start is not built) or a gap:
-                    // not advanced either, and paused like a failed write.
+                    // A gap or an unreadable snapshot: not advanced either, and paused like
+                    // a failed write.
                     tracing::error!(group, error = %err, "replica storage refused a Ready");
                     all_advanced = false;
                     continue;
@@ -662,19 +698,22 @@ impl ReplicaManager {
                     if !was_leading {
                         // A new leader inherits the ISR, as Kafka's does: every replica counts
                         // as in sync until it fails to catch up within REPLICA_LAG_MAX (the
-                        // commit itself always needs a majority, whatever the ISR says).
+                        // commit itself always needs a majority, whatever the ISR says). Not
+                        // the leader it replaces: an election means that one stopped
+                        // answering (KRaft drops it from the ISR likewise); after a transfer
+                        // it is back within a heartbeat.
+                        let previous = replica.last_known_leader.get();
                         for id in &replica.replicas {
-                            caught_up.insert(*id as NodeId, now);
+                            if *id == previous {
+                                caught_up.remove(&(*id as NodeId));
+                            } else {
+                                caught_up.insert(*id as NodeId, now);
+                            }
                         }
                     }
                     for id in &replica.replicas {
                         let peer = *id as NodeId;
-                        // Caught up AND heard from lately: an idle partition's dead follower
-                        // still "matches" the last index, but it stops answering.
-                        let in_sync = node
-                            .progress(peer)
-                            .is_some_and(|p| p.matched >= last && p.recent_active);
-                        if in_sync {
+                        if is_caught_up(node, peer, last) {
                             caught_up.insert(peer, now);
                         }
                     }
@@ -694,7 +733,23 @@ impl ReplicaManager {
             } else {
                 report
             };
+            if report.leader >= 0 {
+                replica.last_known_leader.set(report.leader);
+            }
             let changed = replica.last_report.borrow().as_ref() != Some(&report);
+            let moved = replica
+                .last_report
+                .borrow()
+                .as_ref()
+                .is_none_or(|r| (r.leader, r.epoch) != (report.leader, report.epoch));
+            if moved {
+                tracing::info!(
+                    group = replica.group,
+                    leader = report.leader,
+                    epoch = report.epoch,
+                    "partition leadership changed"
+                );
+            }
             if changed {
                 *replica.last_report.borrow_mut() = Some(report.clone());
                 self.changed_reports.borrow_mut().push(report);
@@ -707,10 +762,22 @@ impl ReplicaManager {
 /// are durable, then syncs the hard state if its term or vote moved.
 async fn persist_one(
     replica: &Replica,
+    restart: Option<Anchor>,
     writes: EntryWrites,
     hard_state: Option<HardState>,
 ) -> Result<(), BrokerError> {
     let storage_err = |err: ringlet_io::LogError| BrokerError::Storage(err.to_string());
+    if let Some(anchor) = restart {
+        tracing::info!(
+            group = replica.group,
+            offset = anchor.base_offset,
+            index = anchor.first_index,
+            "behind the leader's log start: restarting the log there"
+        );
+        ReplicaStorage::restart_log(replica.partition.log(), &replica.state_dir, anchor)
+            .await
+            .map_err(storage_err)?;
+    }
     ReplicaStorage::write(replica.partition.log(), writes)
         .await
         .map_err(storage_err)?;
@@ -723,6 +790,14 @@ async fn persist_one(
         }
     }
     Ok(())
+}
+
+/// The leader's own evidence that `peer` is in sync: it holds `last` AND was heard from
+/// lately (an idle partition's dead follower still "matches" the last index, but it stops
+/// answering).
+fn is_caught_up(node: &RawNode<ReplicaStorage>, peer: NodeId, last: u64) -> bool {
+    node.progress(peer)
+        .is_some_and(|p| p.matched >= last && p.recent_active)
 }
 
 fn fail_all(replica: &Replica, error: impl Fn() -> BrokerError) {

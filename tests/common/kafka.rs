@@ -313,8 +313,12 @@ pub fn numbered_payloads(count: usize) -> BTreeSet<String> {
 /// Partition -> high watermark, for partitions `0..partitions` of `topic`. On a cluster a
 /// leader may move between librdkafka's metadata and its ListOffsets (a preferred leader
 /// coming back): NOT_LEADER_OR_FOLLOWER and the like are retried, as a client would.
+///
+/// A retry uses a new client: librdkafka's watermark query files a partition it once saw
+/// without a reachable leader as unknown, and that client does not refresh the topic's
+/// metadata again for minutes (`topic.metadata.refresh.interval.ms`).
 pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = base_config(bootstrap).create().expect("create client");
+    let mut consumer: BaseConsumer = base_config(bootstrap).create().expect("create client");
     (0..partitions)
         .map(|p| {
             let mut last_error = String::new();
@@ -327,6 +331,7 @@ pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMa
                             eprintln!("watermarks of {topic}-{p}: {err} (retrying)");
                         }
                         std::thread::sleep(Duration::from_millis(200));
+                        consumer = base_config(bootstrap).create().expect("create client");
                         None
                     }
                     Err(err) => panic!("watermarks of {topic}-{p}: {err}"),

@@ -260,37 +260,42 @@ impl PartitionLog {
     /// `retention.bytes`, oldest first. Returns how many segments were deleted.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let io = self.inner.io_lock.acquire().await;
-        let new_start = {
-            let state = self.inner.state.borrow();
-            self.inner.check_usable(&state)?;
-            let config = &state.config;
-            let mut remaining: i64 = state.segments.values().map(|m| m.size_bytes as i64).sum();
-            let mut new_start = None;
-            for meta in state.segments.values() {
-                if meta.is_empty() {
-                    break;
-                }
-                let expired = config.retention_ms >= 0
-                    && meta.max_timestamp < now_ms.saturating_sub(config.retention_ms);
-                let is_active = meta.base_offset == state.active.base_offset;
-                let oversize = !is_active
-                    && config.retention_bytes >= 0
-                    && remaining - meta.size_bytes as i64 >= config.retention_bytes;
-                if !(expired || oversize) {
-                    break;
-                }
-                remaining -= meta.size_bytes as i64;
-                new_start = Some(meta.end_offset);
-            }
-            new_start.filter(|start| *start > state.log_start)
-        };
-        let Some(start) = new_start else {
+        let Some(start) = self.retention_cut(now_ms, i64::MAX)? else {
             return Ok(0);
         };
         let doomed = self.advance_log_start_locked(start).await?;
         drop(io);
         self.remove_detached_segments(&doomed).await?;
         Ok(doomed.len())
+    }
+
+    /// Where retention would move the log start now: the end of the newest segment that is
+    /// past `retention.ms` or beyond `retention.bytes` (every older one is too), but not
+    /// past `limit` (a replica keeps what is not yet committed). `None`: nothing to delete.
+    /// A segment end is always a batch boundary.
+    pub fn retention_cut(&self, now_ms: i64, limit: i64) -> Result<Option<i64>, LogError> {
+        let state = self.inner.state.borrow();
+        self.inner.check_usable(&state)?;
+        let config = &state.config;
+        let mut remaining: i64 = state.segments.values().map(|m| m.size_bytes as i64).sum();
+        let mut new_start = None;
+        for meta in state.segments.values() {
+            if meta.is_empty() || meta.end_offset > limit {
+                break;
+            }
+            let expired = config.retention_ms >= 0
+                && meta.max_timestamp < now_ms.saturating_sub(config.retention_ms);
+            let is_active = meta.base_offset == state.active.base_offset;
+            let oversize = !is_active
+                && config.retention_bytes >= 0
+                && remaining - meta.size_bytes as i64 >= config.retention_bytes;
+            if !(expired || oversize) {
+                break;
+            }
+            remaining -= meta.size_bytes as i64;
+            new_start = Some(meta.end_offset);
+        }
+        Ok(new_start.filter(|start| *start > state.log_start))
     }
 
     /// Writes everything queued, makes it durable, and refuses further use.

@@ -30,6 +30,7 @@ mod cache;
 mod checkpoint;
 mod open;
 mod read;
+mod reset;
 pub mod retention;
 mod scan;
 pub mod segment;

@@ -1,0 +1,95 @@
+//! Crash-safe moves of a replica's log start. The Raft index of the first kept batch lives
+//! in the state file's anchor, so the anchor and the log start must move together:
+//!
+//! - **Retention** (any replica, only below its commit): the anchor is written first, then
+//!   the log start moved. A crash in between leaves the log starting before the anchor,
+//!   and [`finish_interrupted_moves`] moves it on open.
+//! - **Snapshot install** (a follower below the leader's log start): the target anchor is
+//!   written to [`RESET_FILE`] first, an intent record; then the state file, the log
+//!   restart (`PartitionLog::restart_at`), and the intent's removal. Open redoes every step
+//!   while the intent exists, so a crash anywhere leaves either the old log or the new one.
+
+use std::path::Path;
+
+use ringlet_io::log::PartitionLog;
+use ringlet_io::LogError;
+use ringlet_raft::HardState;
+
+use super::replica_storage::{Anchor, ReplicaStorage, STATE_FILE};
+use super::replica_storage_io::{io_error, load_state, load_state_file, write_state};
+
+/// The anchor a snapshot install is restarting the log at (present only during one).
+pub const RESET_FILE: &str = "raft_reset";
+
+impl ReplicaStorage {
+    /// Retention: moves the log start of `log` to `anchor` (from
+    /// [`ReplicaStorage::anchor_at_offset`]), the anchor first. Then call
+    /// [`ReplicaStorage::compact_to`].
+    pub async fn move_log_start(
+        log: &PartitionLog,
+        state_dir: &Path,
+        anchor: Anchor,
+    ) -> Result<(), LogError> {
+        let (_, hs) = load_state(state_dir)?;
+        write_state(
+            state_dir,
+            STATE_FILE,
+            anchor,
+            at_least_committed(hs, anchor),
+        )?;
+        log.advance_log_start(anchor.base_offset).await
+    }
+
+    /// Snapshot install: restarts `log` empty at `anchor`. Durable when it returns; then
+    /// `install_snapshot` updates the view.
+    pub async fn restart_log(
+        log: &PartitionLog,
+        state_dir: &Path,
+        anchor: Anchor,
+    ) -> Result<(), LogError> {
+        let (_, hs) = load_state(state_dir)?;
+        let hs = at_least_committed(hs, anchor);
+        write_state(state_dir, RESET_FILE, anchor, hs)?;
+        finish_restart(log, state_dir, anchor, hs).await
+    }
+}
+
+/// Completes a move a crash interrupted; a no-op otherwise. Called by `ReplicaStorage::open`.
+pub(super) async fn finish_interrupted_moves(
+    log: &PartitionLog,
+    state_dir: &Path,
+) -> Result<(), LogError> {
+    if let Some((anchor, hs)) = load_state_file(state_dir, RESET_FILE)? {
+        tracing::info!(dir = %log.dir().display(), offset = anchor.base_offset, "finishing an interrupted log restart");
+        return finish_restart(log, state_dir, anchor, hs).await;
+    }
+    let (anchor, _) = load_state(state_dir)?;
+    if log.log_start_offset() < anchor.base_offset {
+        tracing::info!(dir = %log.dir().display(), offset = anchor.base_offset, "finishing an interrupted log-start move");
+        log.advance_log_start(anchor.base_offset).await?;
+    }
+    Ok(())
+}
+
+async fn finish_restart(
+    log: &PartitionLog,
+    state_dir: &Path,
+    anchor: Anchor,
+    hs: HardState,
+) -> Result<(), LogError> {
+    write_state(state_dir, STATE_FILE, anchor, hs)?;
+    log.restart_at(anchor.base_offset).await?;
+    let path = state_dir.join(RESET_FILE);
+    std::fs::remove_file(&path).map_err(|err| io_error("remove", &path, err))?;
+    let dir = std::fs::File::open(state_dir).map_err(|err| io_error("open", state_dir, err))?;
+    dir.sync_all()
+        .map_err(|err| io_error("fsync directory", state_dir, err))
+}
+
+/// Everything before the log start is committed: the commit hint never points below it.
+fn at_least_committed(hs: HardState, anchor: Anchor) -> HardState {
+    HardState {
+        commit: hs.commit.max(anchor.first_index - 1),
+        ..hs
+    }
+}

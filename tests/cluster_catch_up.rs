@@ -1,0 +1,177 @@
+//! Issue #6: "a replica that was down catches up from the leader, also when the leader's log
+//! start has moved past what it has". Three real brokers, an RF=3 topic with small segments
+//! and `retention.bytes`; a follower is killed, the leader writes and deletes (by retention)
+//! far more than the follower ever had, and the follower restarts. It must restart its log
+//! at the leader's log start (a Raft snapshot install), rejoin the ISR, and then hold the
+//! same bytes as the leader from that offset on; with the leader killed afterwards, every
+//! acknowledged message the retention kept is still read back.
+
+mod common;
+mod idempotence_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::cluster::{Cluster, CLUSTER_TIMEOUT};
+use common::kafka::{
+    base_config, block_on, consume_to_high_watermarks, recording_producer, send_with_retry,
+    wait_for_partitions, CLIENT_TIMEOUT,
+};
+use common::{unique_topic, wait_for};
+use idempotence_support::{call, fetch_request};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::FetchResponse;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer};
+
+const MESSAGES: usize = 4000;
+const PAYLOAD_BYTES: usize = 200;
+/// Small segments and a small retention: the leader deletes most of what it is written.
+const TOPIC_CONFIGS: [(&str, &str); 2] = [("segment.bytes", "16384"), ("retention.bytes", "65536")];
+
+#[test]
+fn a_follower_behind_the_leaders_log_start_restarts_there_and_rejoins() {
+    let mut cluster = Cluster::start_with(3, &["--log-retention-check-interval-ms", "200"]);
+    let topic = unique_topic("catch-up");
+    create_topic(&cluster.bootstrap(), &topic);
+    let leader = wait_for("the preferred leader", CLUSTER_TIMEOUT, || {
+        let view = cluster.wait_for_partition(&topic, 0, |isr| isr.len() == 3);
+        (view.leader == view.replicas[0]).then_some(view.leader)
+    });
+    let follower = *cluster.ids().iter().find(|id| **id != leader).unwrap();
+    cluster.kill(follower);
+    // Out of the ISR once it has not caught up for replica.lag.time.max (10 s), so that
+    // being back in it below means caught up again.
+    wait_for_isr_on(&cluster, leader, &topic, |isr| !isr.contains(&follower));
+
+    let acked = produce(&cluster.running_bootstrap(), &topic);
+    assert_eq!(acked.len(), MESSAGES, "every acks=all write with 2 of 3 up");
+    let mut to_leader = common::wire::connect(cluster.kafka_addr(leader));
+    let leader_start = wait_for("retention on the leader", CLUSTER_TIMEOUT, || {
+        let start = fetch_from(&mut to_leader, &topic, 0).log_start_offset;
+        (start > MESSAGES as i64 / 2).then_some(start)
+    });
+
+    // Retention stops here, so that every replica's log start stays where the leader's is
+    // now (each replica applies retention to its own segments, as in Kafka).
+    keep_everything_from_now_on(&cluster.running_bootstrap(), &topic);
+    assert_eq!(
+        fetch_from(&mut to_leader, &topic, 0).log_start_offset,
+        leader_start
+    );
+
+    cluster.start_node(follower);
+    wait_for_isr_on(&cluster, leader, &topic, |isr| isr.contains(&follower));
+    let restarted = cluster.broker(follower).log_tail(10_000);
+    assert!(
+        restarted.contains("restarting the log there"),
+        "the follower caught up without a snapshot install\n{restarted}"
+    );
+
+    // The follower serves (Fetch v11+, KIP-392) the leader's bytes from the leader's start.
+    let mut to_follower = common::wire::connect(cluster.kafka_addr(follower));
+    let leader_now = fetch_from(&mut to_leader, &topic, leader_start);
+    let from_follower = wait_for("the follower's high watermark", CLUSTER_TIMEOUT, || {
+        let served = fetch_from(&mut to_follower, &topic, leader_start);
+        (served.high_watermark == leader_now.high_watermark).then_some(served)
+    });
+    assert_eq!(from_follower.error_code, 0);
+    assert_eq!(from_follower.log_start_offset, leader_start);
+    let (ours, theirs) = (records(&from_follower), records(&leader_now));
+    assert!(!ours.is_empty());
+    let common_len = ours.len().min(theirs.len());
+    assert_eq!(ours[..common_len], theirs[..common_len], "replicas differ");
+
+    // With the leader gone, the restarted follower is half of the majority: what retention
+    // kept of the acknowledged messages is all there, at its offsets.
+    cluster.kill(leader);
+    cluster.wait_for_partition(&topic, 0, |_| true);
+    let consumed = consume_to_high_watermarks(&cluster.running_bootstrap(), &topic, 1);
+    let by_offset: BTreeMap<i64, String> = consumed[&0]
+        .iter()
+        .map(|m| {
+            let payload = m.payload().unwrap_or_default();
+            (m.offset(), String::from_utf8_lossy(payload).into_owned())
+        })
+        .collect();
+    let kept: Vec<(&i64, &usize)> = acked.iter().filter(|(o, _)| **o >= leader_start).collect();
+    assert!(!kept.is_empty());
+    for (offset, index) in kept {
+        let payload = by_offset
+            .get(offset)
+            .unwrap_or_else(|| panic!("acknowledged message {index} at offset {offset} lost"));
+        assert!(payload.starts_with(&format!("{index}:")), "offset {offset}");
+    }
+}
+
+/// Waits until the ISR that `leader` itself reports passes `isr_ok` (another broker's view
+/// of the ISR can lag).
+fn wait_for_isr_on(cluster: &Cluster, leader: i32, topic: &str, isr_ok: impl Fn(&[i32]) -> bool) {
+    wait_for("the leader's ISR", CLUSTER_TIMEOUT, || {
+        let view = cluster.view_from(leader, &[topic])?;
+        let partition = view.partitions.into_iter().find(|p| p.partition == 0)?;
+        (partition.leader == leader && isr_ok(&partition.isr)).then_some(())
+    });
+}
+
+fn create_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(bootstrap).create().expect("admin client");
+    let mut new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(3));
+    for (key, value) in TOPIC_CONFIGS {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    let results = block_on(admin.create_topics([&new_topic], &options)).expect("CreateTopics");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    wait_for_partitions(bootstrap, topic, 1);
+}
+
+fn keep_everything_from_now_on(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(bootstrap).create().expect("admin client");
+    let config = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("retention.bytes", "-1");
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    let results = block_on(admin.alter_configs([&config], &options)).expect("AlterConfigs");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // Every broker applies the change once it is committed; give a retention pass
+    // (every 200 ms) time to see it.
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+/// Offset -> message index of every acknowledged message.
+fn produce(bootstrap: &str, topic: &str) -> BTreeMap<i64, usize> {
+    // Small batches: librdkafka would otherwise put everything into one 1 MB batch, and a
+    // segment holds at least one batch.
+    let (producer, context) = recording_producer(bootstrap, &[("batch.size", "4096")]);
+    let filler = "x".repeat(PAYLOAD_BYTES);
+    for index in 0..MESSAGES {
+        let payload = format!("{index}:{filler}");
+        let record = BaseRecord::with_opaque_to(topic, index).payload(payload.as_bytes());
+        send_with_retry(&producer, record);
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    context
+        .snapshot()
+        .into_iter()
+        .filter_map(|d| d.outcome.ok().map(|(_, offset)| (offset, d.index)))
+        .collect()
+}
+
+/// One consumer Fetch v11 of partition 0 from `offset`.
+fn fetch_from(stream: &mut std::net::TcpStream, topic: &str, offset: i64) -> PartitionData {
+    let request = fetch_request(topic, 0, offset, 0);
+    let mut response: FetchResponse = call(stream, 1, 11, &request);
+    assert_eq!(response.error_code, 0, "fetch error");
+    response.responses.remove(0).partitions.remove(0)
+}
+
+fn records(partition: &PartitionData) -> Bytes {
+    partition.records.clone().unwrap_or_default()
+}
