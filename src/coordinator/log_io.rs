@@ -3,6 +3,7 @@
 //! goes on; loading replays a partition from its log start.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::StrBytes;
@@ -21,6 +22,29 @@ use crate::state::ShardState;
 
 /// How much of the log one read during loading asks for.
 const LOAD_READ_BYTES: usize = 1 << 20;
+/// How long a write to a replicated offsets partition may take to reach a majority (Kafka
+/// `offsets.commit.timeout.ms`).
+const REPLICATED_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The leader epoch at which this node coordinates offsets partition `partition`: -1 on a
+/// single node; on a cluster, only while this node leads the partition's Raft group and
+/// has committed in its term (`ReplicaManager::serving_epoch`), else
+/// COORDINATOR_NOT_AVAILABLE (clients then look the coordinator up again).
+pub fn serving_epoch(state: &ShardState, partition: i32) -> Result<i32, BrokerError> {
+    let Some(cluster) = state.cluster.as_ref() else {
+        return Ok(-1);
+    };
+    let topics = state.topics();
+    let group = topics
+        .get(OFFSETS_TOPIC)
+        .and_then(|meta| meta.assignments.get(usize::try_from(partition).ok()?))
+        .map(|assignment| assignment.group)
+        .ok_or(BrokerError::CoordinatorNotAvailable)?;
+    cluster
+        .replicas
+        .serving_epoch(group)
+        .ok_or(BrokerError::CoordinatorNotAvailable)
+}
 
 async fn offsets_partition_log(
     state: &ShardState,
@@ -88,6 +112,15 @@ pub async fn write(
     }
     let batch = encode_batch(records_to_write, now_ms)?;
     let log = offsets_partition_log(state, partition).await?;
+    if let (Some(cluster), Some(group)) = (state.cluster.as_ref(), log.replica_group()) {
+        // A replica's log is written only by its Raft group: durable on a majority.
+        let acks = crate::partition::replicas::Acks::Quorum;
+        cluster
+            .replicas
+            .produce(group, batch, acks, REPLICATED_WRITE_TIMEOUT)
+            .await?;
+        return Ok(());
+    }
     log.append(batch, now_ms, true)
         .await
         .map_err(storage_error)?;
@@ -97,7 +130,8 @@ pub async fn write(
 /// Every record of offsets partition `partition`, in log order.
 pub async fn read_all(state: &ShardState, partition: i32) -> Result<Vec<GroupRecord>, BrokerError> {
     let log = offsets_partition_log(state, partition).await?;
-    let end = log.log().log_end_offset();
+    // Committed records only (the whole log on a single node).
+    let end = log.high_watermark();
     let mut offset = log.log().log_start_offset();
     let mut out = Vec::new();
     let mut txn_replay = super::txn::offsets::Replay::default();
@@ -110,7 +144,13 @@ pub async fn read_all(state: &ShardState, partition: i32) -> Result<Vec<GroupRec
         if read.next_offset <= offset {
             break;
         }
-        decode_batches(read.data, offset, &mut out, &mut txn_replay);
+        let committed = crate::partition::fetch_budget::batches_below_offset_len(&read.data, end);
+        decode_batches(
+            read.data.slice(..committed),
+            offset,
+            &mut out,
+            &mut txn_replay,
+        );
         offset = read.next_offset;
     }
     txn_replay.finish(state, partition);

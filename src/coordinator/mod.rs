@@ -44,17 +44,34 @@ pub async fn ensure_offsets_topic(state: &ShardState) -> Result<i32, BrokerError
     let partitions = state.coordinator.config().offsets_topic_partitions;
     let mut configs = TopicConfigs::new();
     configs.insert("cleanup.policy".into(), "compact".into());
-    if state.is_clustered() {
-        // The coordinators write their partitions directly, which a Raft-replicated
-        // partition must not allow; replicated coordinators are not built yet.
-        return Err(BrokerError::CoordinatorNotAvailable);
-    }
-    match crate::cluster::create_topic(state, OFFSETS_TOPIC, partitions, 1, configs, false).await {
+    let replication_factor = offsets_replication_factor(state);
+    let created = crate::cluster::create_topic(
+        state,
+        OFFSETS_TOPIC,
+        partitions,
+        replication_factor,
+        configs,
+        false,
+    );
+    match created.await {
         Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
         Err(err) => return Err(err),
     }
     crate::cluster::partition_count(state, OFFSETS_TOPIC)
         .ok_or_else(|| BrokerError::internal("offsets topic missing right after its creation"))
+}
+
+/// Kafka's `offsets.topic.replication.factor` is 3; a smaller cluster gets one replica per
+/// broker (Kafka would refuse to create the topic until three brokers are up).
+fn offsets_replication_factor(state: &ShardState) -> i16 {
+    const OFFSETS_TOPIC_REPLICATION_FACTOR: usize = 3;
+    match state.cluster.as_ref() {
+        Some(cluster) => cluster
+            .alive_brokers()
+            .len()
+            .clamp(1, OFFSETS_TOPIC_REPLICATION_FACTOR) as i16,
+        None => 1,
+    }
 }
 
 /// Where `group_id` is coordinated: (offsets partition, shard).
@@ -99,7 +116,10 @@ where
         .bus
         .invoke_on_all(move |owner: Rc<ShardState>| async move {
             for partition in 0..partitions {
-                if coordinator_shard(partition, owner.shard_count) == owner.shard_id {
+                let here = coordinator_shard(partition, owner.shard_count) == owner.shard_id;
+                // On a cluster a broker answers for the partitions it leads (Kafka's
+                // ListGroups too: admin clients ask every broker).
+                if here && log_io::serving_epoch(&owner, partition).is_ok() {
                     GroupCoordinator::groups(&owner, partition).await?;
                 }
             }

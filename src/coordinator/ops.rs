@@ -256,7 +256,7 @@ pub async fn list(owner: &ShardState) -> Vec<(String, String, GroupState)> {
     owner.coordinator.wait_loads().await;
     owner
         .coordinator
-        .loaded()
+        .loaded(owner)
         .into_iter()
         .flat_map(|(_, set)| {
             set.borrow()

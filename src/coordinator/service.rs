@@ -29,7 +29,8 @@ pub const EXPIRY_INTERVAL_MS: i64 = 60_000;
 
 enum Slot {
     Loading(Latch),
-    Loaded(Rc<RefCell<GroupSet>>),
+    /// The groups as loaded at a leader epoch (`log_io::serving_epoch`; -1 on one node).
+    Loaded(Rc<RefCell<GroupSet>>, i32),
 }
 
 /// A parked reply: set once, read once.
@@ -87,8 +88,12 @@ impl GroupCoordinator {
         let this = &state.coordinator;
         this.start_tick(state);
         loop {
+            // On a cluster the groups are this node's only while it leads the partition; a
+            // set loaded in an earlier term is stale (another coordinator wrote since).
+            let epoch = log_io::serving_epoch(state, partition)?;
             let in_progress = match this.partitions.borrow().get(&partition) {
-                Some(Slot::Loaded(set)) => return Ok(set.clone()),
+                Some(Slot::Loaded(set, at)) if *at == epoch => return Ok(set.clone()),
+                Some(Slot::Loaded(..)) => None,
                 Some(Slot::Loading(latch)) => Some(latch.clone()),
                 None => None,
             };
@@ -105,7 +110,7 @@ impl GroupCoordinator {
             latch.set();
             return match loaded {
                 Ok(set) => {
-                    partitions.insert(partition, Slot::Loaded(set.clone()));
+                    partitions.insert(partition, Slot::Loaded(set.clone(), epoch));
                     Ok(set)
                 }
                 Err(err) => {
@@ -145,6 +150,10 @@ impl GroupCoordinator {
         let Some(partitions) = crate::cluster::partition_count(state, OFFSETS_TOPIC) else {
             return;
         };
+        if state.is_clustered() {
+            // A replica leads nothing yet at start-up: partitions load on first use.
+            return;
+        }
         state.coordinator.start_tick(state);
         let owned =
             (0..partitions).filter(|p| coordinator_shard(*p, state.shard_count) == state.shard_id);
@@ -165,7 +174,7 @@ impl GroupCoordinator {
                 .values()
                 .filter_map(|slot| match slot {
                     Slot::Loading(latch) => Some(latch.clone()),
-                    Slot::Loaded(_) => None,
+                    Slot::Loaded(..) => None,
                 })
                 .collect();
             if loading.is_empty() {
@@ -177,13 +186,16 @@ impl GroupCoordinator {
         }
     }
 
-    /// Every loaded partition's groups.
-    pub fn loaded(&self) -> Vec<(i32, Rc<RefCell<GroupSet>>)> {
+    /// Every loaded partition's groups that this node still coordinates (at the epoch
+    /// they were loaded at).
+    pub fn loaded(&self, state: &ShardState) -> Vec<(i32, Rc<RefCell<GroupSet>>)> {
         self.partitions
             .borrow()
             .iter()
             .filter_map(|(p, slot)| match slot {
-                Slot::Loaded(set) => Some((*p, set.clone())),
+                Slot::Loaded(set, at) => log_io::serving_epoch(state, *p)
+                    .is_ok_and(|epoch| epoch == *at)
+                    .then(|| (*p, set.clone())),
                 Slot::Loading(_) => None,
             })
             .collect()
@@ -293,7 +305,7 @@ impl GroupCoordinator {
         if expire {
             this.last_expiry_ms.set(now);
         }
-        for (partition, set) in this.loaded() {
+        for (partition, set) in this.loaded(state) {
             let mut effects = set.borrow_mut().tick(now);
             if expire {
                 let expired = set.borrow_mut().expire_offsets(now);

@@ -1,5 +1,6 @@
-//! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node, after
-//! making sure `__consumer_offsets` exists. Transaction keys: this node, after making sure
+//! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node (on a
+//! cluster: the leader of the group's offsets partition), after making sure
+//! `__consumer_offsets` exists. Transaction keys: this node, after making sure
 //! `__transaction_state` exists.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -54,9 +55,12 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
             .with_error_message(Some(StrBytes::from_string(message.to_string())))
     };
     let ready = match key_type {
-        KEY_TYPE_GROUP => crate::coordinator::ensure_offsets_topic(&ctx.state)
-            .await
-            .map(|_| ()),
+        KEY_TYPE_GROUP => match crate::coordinator::ensure_offsets_topic(&ctx.state).await {
+            Ok(partitions) if ctx.state.is_clustered() => {
+                return group_coordinator_in_cluster(ctx, key, partitions);
+            }
+            outcome => outcome.map(|_| ()),
+        },
         KEY_TYPE_TRANSACTION => crate::coordinator::txn::ensure_txn_topic(&ctx.state)
             .await
             .map(|_| ()),
@@ -82,4 +86,33 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
         .with_node_id(BrokerId(ctx.state.node_id()))
         .with_host(StrBytes::from_string(advertise.host.clone()))
         .with_port(i32::from(advertise.port))
+}
+
+/// On a cluster a group's coordinator is the leader of its `__consumer_offsets` partition,
+/// as this broker knows it; COORDINATOR_NOT_AVAILABLE while that partition has none.
+fn group_coordinator_in_cluster(ctx: &RequestContext, key: StrBytes, partitions: i32) -> Coordinator {
+    let partition = crate::coordinator::routing::offsets_partition(&key, partitions);
+    let leader = ctx.state.cluster.as_ref().and_then(|cluster| {
+        let topics = ctx.state.topics();
+        let meta = topics.get(crate::coordinator::routing::OFFSETS_TOPIC)?;
+        let group = meta.assignments.get(usize::try_from(partition).ok()?)?.group;
+        let leader = cluster.leaders().get(group)?.leader;
+        let broker = cluster.brokers().get(leader)?.clone();
+        Some((leader, broker))
+    });
+    match leader {
+        Some((id, broker)) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(id))
+            .with_host(StrBytes::from_string(broker.host))
+            .with_port(i32::from(broker.port)),
+        None => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+            .with_error_message(Some(StrBytes::from_string(
+                "the group's offsets partition has no leader yet".to_string(),
+            ))),
+    }
 }

@@ -212,6 +212,18 @@ impl ReplicaManager {
         groups.group(group).is_some_and(|node| node.is_leader())
     }
 
+    /// The leader epoch while this node leads `group` AND has committed an entry of its own
+    /// term: only then is its high watermark the true commit point (a new leader's commit
+    /// index may lag until its first entry commits), so state rebuilt from the log, like a
+    /// group coordinator's, is complete.
+    pub fn serving_epoch(&self, group: u64) -> Option<i32> {
+        let groups = self.groups.borrow();
+        let node = groups.group(group).filter(|node| node.is_leader())?;
+        let term = node.term();
+        let committed_in_term = node.log_term(node.commit_index()).is_ok_and(|t| t == term);
+        committed_in_term.then_some(term as i32)
+    }
+
     /// Replicates one produced batch; resolves per `acks`, or REQUEST_TIMED_OUT after
     /// `timeout` (the produce request's `timeout_ms`).
     pub async fn produce(

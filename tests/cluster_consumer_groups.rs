@@ -1,0 +1,133 @@
+//! Consumer groups on a 3-broker cluster (issue #6, what a Kafka user expects of one): a
+//! group's coordinator is the leader of its `__consumer_offsets` partition, which is
+//! replicated like any other (RF 3); committed offsets survive the coordinator's broker being
+//! killed, and the group resumes, coordinated elsewhere, where it had committed.
+
+mod common;
+mod idempotence_support;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, CLUSTER_TIMEOUT};
+use common::kafka::{
+    base_config, create_replicated_topic, flush_and_check_all_acked, recording_producer,
+    send_with_retry, CLIENT_TIMEOUT,
+};
+use common::{unique_topic, wait_for};
+use idempotence_support::call;
+use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::BaseRecord;
+
+const MESSAGES: usize = 200;
+const FIRST_READ: usize = 120;
+const FIND_COORDINATOR_KEY: i16 = 10;
+
+#[test]
+fn committed_offsets_survive_the_coordinators_broker() {
+    let mut cluster = Cluster::start(3);
+    let topic = unique_topic("cluster-group");
+    create_replicated_topic(&cluster.bootstrap(), &topic, 1, 3);
+    let (producer, context) = recording_producer(&cluster.bootstrap(), &[]);
+    for index in 0..MESSAGES {
+        let payload = format!("message-{index}");
+        send_with_retry(
+            &producer,
+            BaseRecord::with_opaque_to(&topic, index).payload(payload.as_bytes()),
+        );
+    }
+    flush_and_check_all_acked(&producer, &context, MESSAGES);
+
+    let group = unique_topic("cluster-group-id");
+    let first = read_in_group(&cluster.bootstrap(), &topic, &group, FIRST_READ);
+    assert_eq!(first, expected(0..FIRST_READ));
+
+    // Every broker names the same coordinator: the offsets partition's leader.
+    let coordinator = wait_for("one coordinator", CLUSTER_TIMEOUT, || {
+        let named: Vec<i32> = cluster
+            .ids()
+            .into_iter()
+            .map(|id| find_coordinator(&cluster, id, &group))
+            .collect();
+        (named[0] >= 0 && named.iter().all(|id| *id == named[0])).then_some(named[0])
+    });
+    cluster.kill(coordinator);
+
+    let rest = read_in_group(
+        &cluster.running_bootstrap(),
+        &topic,
+        &group,
+        MESSAGES - FIRST_READ,
+    );
+    assert_eq!(
+        rest,
+        expected(FIRST_READ..MESSAGES),
+        "the group did not resume at its committed offset"
+    );
+    let survivor = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != coordinator)
+        .unwrap();
+    let now_coordinator = find_coordinator(&cluster, survivor, &group);
+    assert!(now_coordinator >= 0 && now_coordinator != coordinator);
+}
+
+fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|index| format!("message-{index}")).collect()
+}
+
+/// Joins `group`, reads `count` messages from where the group stands (the beginning if it
+/// never committed), commits synchronously and leaves.
+fn read_in_group(bootstrap: &str, topic: &str, group: &str, count: usize) -> Vec<String> {
+    let consumer: BaseConsumer = base_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("create consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while read.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {count} in time",
+            read.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                let payload = message.payload().unwrap_or_default();
+                read.push(String::from_utf8_lossy(payload).into_owned());
+            }
+            // A coordinator or leader moving: retriable, librdkafka looks it up again.
+            Some(Err(err)) => eprintln!("consumer: {err} (retrying)"),
+            None => {}
+        }
+    }
+    wait_for("the offset commit", CLIENT_TIMEOUT, || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => Some(()),
+            Err(err) => {
+                eprintln!("commit: {err} (retrying)");
+                std::thread::sleep(Duration::from_millis(200));
+                None
+            }
+        }
+    });
+    read
+}
+
+/// The coordinator node `asked` names for `group` (-1: none yet).
+fn find_coordinator(cluster: &Cluster, asked: i32, group: &str) -> i32 {
+    let mut stream = common::wire::connect(cluster.kafka_addr(asked));
+    let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()));
+    let response: FindCoordinatorResponse = call(&mut stream, FIND_COORDINATOR_KEY, 3, &request);
+    if response.error_code == 0 {
+        response.node_id.0
+    } else {
+        -1
+    }
+}
