@@ -4,7 +4,8 @@
 //! far more than the follower ever had, and the follower restarts. It must restart its log
 //! at the leader's log start (a Raft snapshot install), rejoin the ISR, and then hold the
 //! same bytes as the leader from that offset on; with the leader killed afterwards, every
-//! acknowledged message the retention kept is still read back.
+//! acknowledged message the retention kept is still read back. Also: LogAppendTime topics
+//! store the same stamped bytes on every replica.
 
 mod common;
 mod idempotence_support;
@@ -26,7 +27,7 @@ use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
-use rdkafka::message::Message;
+use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::{BaseRecord, Producer};
 
 const MESSAGES: usize = 4000;
@@ -119,11 +120,77 @@ fn wait_for_isr_on(cluster: &Cluster, leader: i32, topic: &str, isr_ok: impl Fn(
     });
 }
 
+/// `message.timestamp.type=LogAppendTime` on a replicated topic: the leader stamps the
+/// batches before replicating them, so consumers see the broker's time and the follower
+/// stores the very same bytes.
+#[test]
+fn log_append_time_is_stamped_once_for_every_replica() {
+    let mut cluster = Cluster::start(3);
+    let topic = unique_topic("append-time");
+    create_topic_with(
+        &cluster.bootstrap(),
+        &topic,
+        &[("message.timestamp.type", "LogAppendTime")],
+    );
+    let leader = wait_for("the preferred leader", CLUSTER_TIMEOUT, || {
+        let view = cluster.wait_for_partition(&topic, 0, |isr| isr.len() == 3);
+        (view.leader == view.replicas[0]).then_some(view.leader)
+    });
+    let before_ms = now_ms();
+    let (producer, context) = recording_producer(&cluster.bootstrap(), &[]);
+    for index in 0..100usize {
+        // A create time far in the past, which LogAppendTime must replace.
+        let record = BaseRecord::with_opaque_to(&topic, index)
+            .payload("p".as_bytes())
+            .timestamp(1_000);
+        send_with_retry(&producer, record);
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    assert_eq!(context.snapshot().len(), 100);
+    let after_ms = now_ms();
+
+    let consumed = consume_to_high_watermarks(&cluster.bootstrap(), &topic, 1);
+    assert_eq!(consumed[&0].len(), 100);
+    for message in &consumed[&0] {
+        match message.timestamp() {
+            Timestamp::LogAppendTime(ms) => assert!(
+                (before_ms..=after_ms).contains(&ms),
+                "append time {ms} outside {before_ms}..={after_ms}"
+            ),
+            other => panic!("offset {}: {other:?}", message.offset()),
+        }
+    }
+    let follower = *cluster.ids().iter().find(|id| **id != leader).unwrap();
+    let mut to_leader = common::wire::connect(cluster.kafka_addr(leader));
+    let mut to_follower = common::wire::connect(cluster.kafka_addr(follower));
+    let from_leader = fetch_from(&mut to_leader, &topic, 0);
+    let from_follower = wait_for("the follower's high watermark", CLUSTER_TIMEOUT, || {
+        let served = fetch_from(&mut to_follower, &topic, 0);
+        (served.high_watermark == from_leader.high_watermark).then_some(served)
+    });
+    assert_eq!(
+        records(&from_follower),
+        records(&from_leader),
+        "replicas differ"
+    );
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    since_epoch.as_millis() as i64
+}
+
 fn create_topic(bootstrap: &str, topic: &str) {
+    create_topic_with(bootstrap, topic, &TOPIC_CONFIGS);
+}
+
+fn create_topic_with(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> =
         base_config(bootstrap).create().expect("admin client");
     let mut new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(3));
-    for (key, value) in TOPIC_CONFIGS {
+    for (key, value) in configs {
         new_topic = new_topic.set(key, value);
     }
     let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));

@@ -144,6 +144,11 @@ impl Partition {
         self.leading.set(leading);
     }
 
+    /// `message.timestamp.type=LogAppendTime` for this partition.
+    pub fn uses_log_append_time(&self) -> bool {
+        self.log_append_time.get()
+    }
+
     /// A replica's new high watermark (its commit index); wakes parked fetches when it moves.
     pub fn set_high_watermark(&self, high_watermark: i64) {
         if let Some(current) = self.replicated_hw.get() {

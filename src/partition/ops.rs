@@ -196,12 +196,18 @@ async fn produce_replicated(
                 // An unreplicated topic on a cluster member (never created so: refuse).
                 return Err(BrokerError::NotLeaderOrFollower);
             };
+            let mut records = item.records;
+            // Stamped before proposing, so that every replica stores the same bytes.
+            let append_time = p.uses_log_append_time().then(now_ms);
+            if let Some(now) = append_time {
+                stamp_log_append_time(&mut records, now)?;
+            }
             let (base_offset, last_offset) =
-                replicas.produce(group, item.records, acks, timeout).await?;
+                replicas.produce(group, records, acks, timeout).await?;
             Ok(Appended {
                 base_offset,
                 last_offset,
-                log_append_time_ms: -1,
+                log_append_time_ms: append_time.unwrap_or(-1),
                 log_start_offset: p.log().log_start_offset(),
             })
         })
@@ -210,6 +216,19 @@ async fn produce_replicated(
             >);
     }
     positions.into_iter().zip(join_all(waits).await).collect()
+}
+
+/// `message.timestamp.type=LogAppendTime`: every batch of `records` gets `now_ms` as its
+/// timestamp (as the log does for a local append).
+fn stamp_log_append_time(records: &mut BytesMut, now_ms: i64) -> Result<(), BrokerError> {
+    use ringlet_protocol::record_batch as rb;
+    let invalid = |err: BatchError| BrokerError::CorruptMessage(err.to_string());
+    for range in rb::split_batches(records).map_err(invalid)? {
+        let batch = &mut records[range];
+        rb::validate_batch(batch).map_err(invalid)?;
+        rb::set_log_append_time(batch, now_ms);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- fetch
