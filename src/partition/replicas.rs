@@ -39,6 +39,10 @@ mod retention;
 /// Kafka's `replica.lag.time.max.ms` is 30 s; a shorter window reports a dead follower
 /// out of the ISR sooner (and refuses acks=all under min.insync.replicas sooner).
 pub const REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
+/// Payload cache of an internal topic's replica (`__consumer_offsets`: fifty partitions on
+/// every broker, each written a few small records at a time). The 16 MiB a data partition
+/// needs would let them hold 800 MiB per broker between them.
+const INTERNAL_TOPIC_CACHE_BYTES: usize = 1 << 20;
 /// How long a produce waits for its batch to commit when its request gives no timeout.
 pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a leader that is not its partition's preferred leader (the first replica)
@@ -154,11 +158,14 @@ impl ReplicaManager {
         }
         let voters: Vec<NodeId> = replicas.iter().map(|id| *id as NodeId).collect();
         let state_dir = partition.log().dir().to_path_buf();
-        let storage = ReplicaStorage::open(partition.log(), &state_dir, &voters)
+        let mut storage = ReplicaStorage::open(partition.log(), &state_dir, &voters)
             .await
             .map_err(|err| {
                 BrokerError::Storage(format!("replica state of group {group}: {err}"))
             })?;
+        if crate::config::topic_name::is_internal_topic(partition.topic()) {
+            storage.set_cache_bytes_max(INTERNAL_TOPIC_CACHE_BYTES);
+        }
         let hard_state = ringlet_raft::Storage::hard_state(&storage);
         let mut config = ringlet_raft::Config::new(self.node_id as NodeId);
         config.election_ticks = 10;
