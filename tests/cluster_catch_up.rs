@@ -53,18 +53,16 @@ fn a_follower_behind_the_leaders_log_start_restarts_there_and_rejoins() {
     let acked = produce(&cluster.running_bootstrap(), &topic);
     assert_eq!(acked.len(), MESSAGES, "every acks=all write with 2 of 3 up");
     let mut to_leader = common::wire::connect(cluster.kafka_addr(leader));
-    let leader_start = wait_for("retention on the leader", CLUSTER_TIMEOUT, || {
+    wait_for("retention on the leader", CLUSTER_TIMEOUT, || {
         let start = fetch_from(&mut to_leader, &topic, 0).log_start_offset;
         (start > MESSAGES as i64 / 2).then_some(start)
     });
 
     // Retention stops here, so that every replica's log start stays where the leader's is
-    // now (each replica applies retention to its own segments, as in Kafka).
+    // then (each replica applies retention to its own segments, as in Kafka). A pass may
+    // still have run meanwhile: the start is read once retention is off.
     keep_everything_from_now_on(&cluster.running_bootstrap(), &topic);
-    assert_eq!(
-        fetch_from(&mut to_leader, &topic, 0).log_start_offset,
-        leader_start
-    );
+    let leader_start = fetch_from(&mut to_leader, &topic, 0).log_start_offset;
 
     cluster.start_node(follower);
     wait_for_isr_on(&cluster, leader, &topic, |isr| isr.contains(&follower));
