@@ -338,7 +338,7 @@ impl PartitionLog {
 }
 
 /// Fails queued appends and durability waiters beyond the written end.
-fn abort_queued(inner: &Inner, state: &mut super::State, reason: &str) {
+pub(super) fn abort_queued(inner: &Inner, state: &mut super::State, reason: &str) {
     for append in state.pending.drain(..) {
         let base_offset = append.batches.first().map_or(-1, |b| b.base_offset);
         append.done.send(Err(LogError::AppendAborted {

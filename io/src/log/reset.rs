@@ -8,9 +8,9 @@
 //! offset survived (see `ringlet`'s replica state) simply calls [`PartitionLog::restart_at`]
 //! again.
 
-use super::admin::remove_segment_files;
+use super::admin::{abort_queued, remove_segment_files};
 use super::segment::{self, SegmentIndex, SegmentMeta};
-use super::writer::{abort_unwritten_waiters, create_empty_segment};
+use super::writer::create_empty_segment;
 use super::{ActiveSegment, LogError, PartitionLog};
 use crate::rt;
 use std::rc::Rc;
@@ -27,14 +27,7 @@ impl PartitionLog {
             if offset < state.log_start {
                 return Err(state.out_of_range(offset));
             }
-            for append in state.pending.drain(..) {
-                let base_offset = append.batches.first().map_or(-1, |b| b.base_offset);
-                append.done.send(Err(LogError::AppendAborted {
-                    base_offset,
-                    reason: "log restarted at a later offset".to_owned(),
-                }));
-            }
-            abort_unwritten_waiters(&self.inner.dir, &mut state, "log restarted");
+            abort_queued(&self.inner, &mut state, "log restarted at a later offset");
             state.log_start = offset;
             state.epochs.clear();
             let doomed: Vec<i64> = state.segments.keys().copied().collect();
