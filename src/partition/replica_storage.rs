@@ -36,9 +36,9 @@
 //! The Raft-made entries (the leader's no-op, membership changes) are control batches:
 //! see `replica_storage_batch`.
 //!
-//! Retention moves the log start and the anchor together (`replica_storage_compact`); a
-//! follower below the leader's log start gets a snapshot, which is just that position, and
-//! restarts its log empty there.
+//! Retention moves the log start and the anchor together (`replica_storage::compact`,
+//! `replica_storage_moves`); a follower below the leader's log start gets a snapshot, which
+//! is just that position, and restarts its log empty there.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -350,13 +350,24 @@ fn replace_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogE
     file.sync_all().map_err(|e| io_error("fsync", &temp, e))?;
     drop(file);
     std::fs::rename(&temp, &path).map_err(|e| io_error("rename", &path, e))?;
+    sync_dir(dir)
+}
+
+/// Removes `dir/name` durably: unlink, fsync of `dir`.
+pub(super) fn remove_file_durably(dir: &Path, name: &str) -> Result<(), LogError> {
+    let path = dir.join(name);
+    std::fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LogError> {
     let dir_file = std::fs::File::open(dir).map_err(|e| io_error("open", dir, e))?;
     dir_file
         .sync_all()
         .map_err(|e| io_error("fsync directory", dir, e))
 }
 
-pub(super) fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> LogError {
+fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> LogError {
     LogError::Io {
         op,
         path: path.to_owned(),

@@ -16,7 +16,7 @@ use ringlet_io::LogError;
 use ringlet_raft::HardState;
 
 use super::replica_storage::{Anchor, ReplicaStorage, STATE_FILE};
-use super::replica_storage_io::{io_error, load_state, load_state_file, write_state};
+use super::replica_storage_io::{load_state, load_state_file, remove_file_durably, write_state};
 
 /// The anchor a snapshot install is restarting the log at (present only during one).
 pub const RESET_FILE: &str = "raft_reset";
@@ -79,11 +79,7 @@ async fn finish_restart(
 ) -> Result<(), LogError> {
     write_state(state_dir, STATE_FILE, anchor, hs)?;
     log.restart_at(anchor.base_offset).await?;
-    let path = state_dir.join(RESET_FILE);
-    std::fs::remove_file(&path).map_err(|err| io_error("remove", &path, err))?;
-    let dir = std::fs::File::open(state_dir).map_err(|err| io_error("open", state_dir, err))?;
-    dir.sync_all()
-        .map_err(|err| io_error("fsync directory", state_dir, err))
+    remove_file_durably(state_dir, RESET_FILE)
 }
 
 /// Everything before the log start is committed: the commit hint never points below it.
