@@ -34,16 +34,17 @@ pub fn serving_epoch(state: &ShardState, partition: i32) -> Result<i32, BrokerEr
     let Some(cluster) = state.cluster.as_ref() else {
         return Ok(-1);
     };
-    let topics = state.topics();
-    let group = topics
-        .get(OFFSETS_TOPIC)
-        .and_then(|meta| meta.assignments.get(usize::try_from(partition).ok()?))
-        .map(|assignment| assignment.group)
-        .ok_or(BrokerError::CoordinatorNotAvailable)?;
-    cluster
-        .replicas
-        .serving_epoch(group)
+    offsets_group(state, partition)
+        .and_then(|group| cluster.replicas.serving_epoch(group))
         .ok_or(BrokerError::CoordinatorNotAvailable)
+}
+
+/// The Raft group of offsets partition `partition` (on a cluster, once the topic exists).
+pub fn offsets_group(state: &ShardState, partition: i32) -> Option<u64> {
+    let topics = state.topics();
+    let meta = topics.get(OFFSETS_TOPIC)?;
+    let assignment = meta.assignments.get(usize::try_from(partition).ok()?)?;
+    Some(assignment.group)
 }
 
 async fn offsets_partition_log(

@@ -45,15 +45,16 @@ pub async fn handle(
     response
 }
 
+fn unavailable(key: StrBytes, error: ResponseError, message: &str) -> Coordinator {
+    Coordinator::default()
+        .with_key(key)
+        .with_node_id(BrokerId(-1))
+        .with_port(-1)
+        .with_error_code(error.code())
+        .with_error_message(Some(StrBytes::from_string(message.to_string())))
+}
+
 async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator {
-    let unavailable = |key: StrBytes, error: ResponseError, message: &str| {
-        Coordinator::default()
-            .with_key(key)
-            .with_node_id(BrokerId(-1))
-            .with_port(-1)
-            .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(message.to_string())))
-    };
     let ready = match key_type {
         KEY_TYPE_GROUP => match crate::coordinator::ensure_offsets_topic(&ctx.state).await {
             Ok(partitions) if ctx.state.is_clustered() => {
@@ -93,9 +94,7 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
 fn group_coordinator_in_cluster(ctx: &RequestContext, key: StrBytes, partitions: i32) -> Coordinator {
     let partition = crate::coordinator::routing::offsets_partition(&key, partitions);
     let leader = ctx.state.cluster.as_ref().and_then(|cluster| {
-        let topics = ctx.state.topics();
-        let meta = topics.get(crate::coordinator::routing::OFFSETS_TOPIC)?;
-        let group = meta.assignments.get(usize::try_from(partition).ok()?)?.group;
+        let group = crate::coordinator::log_io::offsets_group(&ctx.state, partition)?;
         let leader = cluster.leaders().get(group)?.leader;
         let broker = cluster.brokers().get(leader)?.clone();
         Some((leader, broker))
@@ -106,13 +105,10 @@ fn group_coordinator_in_cluster(ctx: &RequestContext, key: StrBytes, partitions:
             .with_node_id(BrokerId(id))
             .with_host(StrBytes::from_string(broker.host))
             .with_port(i32::from(broker.port)),
-        None => Coordinator::default()
-            .with_key(key)
-            .with_node_id(BrokerId(-1))
-            .with_port(-1)
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
-            .with_error_message(Some(StrBytes::from_string(
-                "the group's offsets partition has no leader yet".to_string(),
-            ))),
+        None => unavailable(
+            key,
+            ResponseError::CoordinatorNotAvailable,
+            "the group's offsets partition has no leader yet",
+        ),
     }
 }
