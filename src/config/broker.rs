@@ -27,8 +27,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Kafka's `producer.id.expiration.ms`: a producer without an open transaction is forgotten
 /// by a partition this long after its last write.
 pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
-/// Kafka's `log.retention.check.interval.ms` default: five minutes.
-pub const DEFAULT_LOG_RETENTION_CHECK_INTERVAL_MS: u64 = 300_000;
+/// Kafka's `log.retention.check.interval.ms` default (five minutes), in the flag's unit.
+pub const DEFAULT_LOG_RETENTION_CHECK_INTERVAL_MS: u64 =
+    crate::partition::RETENTION_CHECK_INTERVAL.as_millis() as u64;
 
 /// Where clients should connect (Metadata's broker host and port).
 #[derive(Debug, Clone, PartialEq, Eq)]

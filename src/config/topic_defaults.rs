@@ -180,7 +180,7 @@ mod tests {
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
             coordinator: Default::default(),
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
-            log_retention_check_interval: std::time::Duration::from_secs(300),
+            log_retention_check_interval: crate::partition::RETENTION_CHECK_INTERVAL,
             log_cache_bytes_per_shard: ringlet_io::log::DEFAULT_SHARD_CACHE_BUDGET_BYTES,
             cluster: None,
             default_replication_factor: 1,
