@@ -68,8 +68,8 @@ impl ReplicaStorage {
         state_dir: &Path,
         voters: &[u64],
     ) -> Result<ReplicaStorage, LogError> {
-        super::replica_storage_moves::finish_interrupted_moves(log, state_dir).await?;
-        let (anchor, hard_state) = load_state(state_dir)?;
+        let (anchor, hard_state) =
+            super::replica_storage_moves::finish_interrupted_moves(log, state_dir).await?;
         let log_start = log.log_start_offset();
         if log_start != anchor.base_offset {
             return Err(corrupt(

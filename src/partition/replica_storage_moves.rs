@@ -54,21 +54,23 @@ impl ReplicaStorage {
     }
 }
 
-/// Completes a move a crash interrupted; a no-op otherwise. Called by `ReplicaStorage::open`.
+/// Completes a move a crash interrupted (a no-op otherwise) and returns the replica's state
+/// as it then is. Called by `ReplicaStorage::open`.
 pub(super) async fn finish_interrupted_moves(
     log: &PartitionLog,
     state_dir: &Path,
-) -> Result<(), LogError> {
+) -> Result<(Anchor, HardState), LogError> {
     if let Some((anchor, hs)) = load_state_file(state_dir, RESET_FILE)? {
         tracing::info!(dir = %log.dir().display(), offset = anchor.base_offset, "finishing an interrupted log restart");
-        return finish_restart(log, state_dir, anchor, hs).await;
+        finish_restart(log, state_dir, anchor, hs).await?;
+        return Ok((anchor, hs));
     }
-    let (anchor, _) = load_state(state_dir)?;
+    let (anchor, hs) = load_state(state_dir)?;
     if log.log_start_offset() < anchor.base_offset {
         tracing::info!(dir = %log.dir().display(), offset = anchor.base_offset, "finishing an interrupted log-start move");
         log.advance_log_start(anchor.base_offset).await?;
     }
-    Ok(())
+    Ok((anchor, hs))
 }
 
 async fn finish_restart(
