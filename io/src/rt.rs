@@ -158,8 +158,18 @@ pub async fn rename(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// fsync of a directory, so that created, renamed and removed names survive a crash.
+///
+/// glommio 0.9's `Directory::open` passes the path to openat with dirfd -1 rather than
+/// AT_FDCWD, so a relative path (the default `./data`) fails with EBADF; its file opens
+/// canonicalise relative paths, its directory open does not. We hand it an absolute path.
+/// Pinned by `io/tests/relative_paths.rs`.
 pub async fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = glommio::io::Directory::open(path).await.map_err(to_io)?;
+    let path = if path.as_os_str().is_empty() {
+        std::env::current_dir()?
+    } else {
+        std::path::absolute(path)?
+    };
+    let dir = glommio::io::Directory::open(&path).await.map_err(to_io)?;
     dir.sync().await.map_err(to_io)?;
     dir.close().await.map_err(to_io)
 }

@@ -84,15 +84,42 @@ impl Broker {
         extra_args: &[String],
     ) -> Broker {
         std::fs::create_dir_all(data_dir).expect("create broker data directory");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlet"));
+        command.arg("start").arg("--data-dir").arg(data_dir);
+        Broker::launch(command, data_dir, log_dir, port, advertise_port, extra_args)
+    }
+
+    /// Starts `ringlet start` in `working_dir` without `--data-dir`, as the README's first
+    /// command does: the data lands in the default `./data`.
+    pub fn start_in_working_dir(working_dir: &Path) -> Broker {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlet"));
+        command.arg("start").current_dir(working_dir);
+        let port = free_port();
+        let data_dir = working_dir.join("data");
+        Broker::launch(
+            command,
+            &data_dir,
+            &working_dir.join("logs"),
+            port,
+            port,
+            &[],
+        )
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        advertise_port: u16,
+        extra_args: &[String],
+    ) -> Broker {
         std::fs::create_dir_all(log_dir).expect("create broker log directory");
         let log_path = unused_log_path(log_dir);
         let log = File::create(&log_path).expect("create broker log file");
         let address = format!("127.0.0.1:{port}");
         let advertise = format!("127.0.0.1:{advertise_port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_ringlet"))
-            .arg("start")
-            .arg("--data-dir")
-            .arg(data_dir)
+        let child = command
             .args(["--listen", &address, "--advertise", &advertise])
             .args(["--shards", &TEST_SHARDS.to_string()])
             .args(extra_args)
