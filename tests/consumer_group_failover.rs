@@ -332,13 +332,19 @@ fn python_group_consumes_everything(client: &str) {
         assert!(status.success(), "{client} member exited with {status}");
     }
     assert_eq!(timeline.payloads(), numbered_payloads(messages));
+    let rebalances: Vec<_> = timeline
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.kind, Kind::Assigned(_) | Kind::Revoked(_)))
+        .map(|e| (e.time_us, e.member, e.kind))
+        .collect();
     for member in ["one", "two"] {
         assert!(
             timeline
                 .assignments_of(member)
                 .iter()
                 .any(|a| !a.is_empty()),
-            "{client} member {member} was assigned partitions"
+            "{client} member {member} was assigned partitions; rebalances: {rebalances:#?}"
         );
     }
     assert_no_violations(

@@ -127,8 +127,18 @@ def run_kafka_python(args, idle):
     consumer.close()
 
 
+# kafka-python 3.0.12 drops a rebalance it was leading when a poll times out during it:
+# `join_group_async` leaves the JoinGroup/SyncGroup task running, and by the next poll the
+# task has recorded the new assignment snapshot, so `need_rejoin()` is false and the finished
+# task's assignment is never applied (no `on_partitions_assigned`, nothing fetched, while the
+# coordinator counts the member as owning its partitions). A JoinGroup waits for every member
+# to rejoin, which takes up to one heartbeat interval (500 ms here) for an idle member, so the
+# poll must outlast that; it still returns as soon as records arrive.
+KAFKA_PYTHON_POLL_MS = 3000
+
+
 def _records(consumer):
-    batches = consumer.poll(timeout_ms=200)
+    batches = consumer.poll(timeout_ms=KAFKA_PYTHON_POLL_MS)
     for records in batches.values():
         yield from records
 
