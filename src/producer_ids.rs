@@ -8,6 +8,11 @@
 //!
 //! Only shard 0 allocates; other shards reach it with one bus hop ([`next_producer_id`]).
 //! The allocation itself has no await, so concurrent callers on shard 0 cannot interleave.
+//!
+//! In a cluster any broker answers InitProducerId, and a producer's id is checked on every
+//! partition it writes, so two brokers must never hand out the same id. Each node allocates
+//! from its own range of [`NODE_RANGE`] ids (node N: `N * NODE_RANGE ..`), which needs no
+//! round trip to the controller (Kafka's controller hands out blocks instead, KIP-730).
 
 use std::cell::Cell;
 use std::fs::{self, File};
@@ -22,6 +27,8 @@ use crate::state::ShardState;
 pub const BLOCK_SIZE: i64 = 1000;
 /// The file under `data_dir/meta/` holding the end of the last reserved block.
 pub const BLOCK_FILE: &str = "producer_id_block";
+/// Producer ids per node id: 2^31, so that every i32 node id has a range within i64.
+pub const NODE_RANGE: i64 = 1 << 31;
 /// The shard that owns the allocator.
 pub const ALLOCATOR_SHARD: usize = 0;
 
@@ -44,15 +51,27 @@ pub struct ProducerIdAllocator {
     meta_dir: PathBuf,
     next: Cell<i64>,
     block_end: Cell<i64>,
+    /// This node's ids: `range_start..range_end`.
+    range_start: i64,
+    range_end: i64,
 }
 
 impl ProducerIdAllocator {
-    /// An allocator persisting under `meta_dir`; nothing is read until the first allocation.
+    /// Node 0's allocator persisting under `meta_dir`; nothing is read until the first
+    /// allocation.
     pub fn new(meta_dir: impl Into<PathBuf>) -> Self {
+        Self::for_node(meta_dir, 0)
+    }
+
+    /// The allocator of node `node_id` (a negative id is treated as node 0).
+    pub fn for_node(meta_dir: impl Into<PathBuf>, node_id: i32) -> Self {
+        let range_start = i64::from(node_id.max(0)) * NODE_RANGE;
         Self {
             meta_dir: meta_dir.into(),
-            next: Cell::new(0),
-            block_end: Cell::new(0),
+            next: Cell::new(range_start),
+            block_end: Cell::new(range_start),
+            range_start,
+            range_end: range_start + NODE_RANGE,
         }
     }
 
@@ -68,10 +87,20 @@ impl ProducerIdAllocator {
 
     fn reserve_block(&self) -> Result<(), BrokerError> {
         let stored_end = read_block_end(&self.meta_dir)?;
-        let start = stored_end.max(self.block_end.get());
-        let end = start
-            .checked_add(BLOCK_SIZE)
-            .ok_or_else(|| BrokerError::internal("producer id space exhausted (i64 overflow)"))?;
+        // A stored end outside this range (a data directory from before the node ranges,
+        // or of another node id) is ignored: only this range is this node's.
+        let range = self.range_start..self.range_end;
+        let stored_end = Some(stored_end).filter(|end| range.contains(end));
+        let start = stored_end
+            .unwrap_or(self.range_start)
+            .max(self.block_end.get());
+        let end = start + BLOCK_SIZE;
+        if end > self.range_end {
+            return Err(BrokerError::internal(format!(
+                "this node's producer ids ({}..{}) are used up",
+                self.range_start, self.range_end
+            )));
+        }
         replace_file_durably(&self.meta_dir, BLOCK_FILE, end.to_string().as_bytes())?;
         tracing::info!(start, end, "reserved a producer id block");
         self.next.set(start);
@@ -143,6 +172,28 @@ mod tests {
         assert_eq!(second.allocate().expect("allocate"), 2 * BLOCK_SIZE);
         let stored = read_block_end(dir.path()).expect("read");
         assert_eq!(stored, 3 * BLOCK_SIZE);
+    }
+
+    #[test]
+    fn nodes_allocate_from_disjoint_ranges_and_leave_an_old_block_file_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A block file written before node ranges (node 0's range).
+        fs::write(dir.path().join(BLOCK_FILE), b"3000").expect("write");
+        let node_two = ProducerIdAllocator::for_node(dir.path(), 2);
+        assert_eq!(node_two.allocate().expect("allocate"), 2 * NODE_RANGE);
+        let reopened = ProducerIdAllocator::for_node(dir.path(), 2);
+        assert_eq!(
+            reopened.allocate().expect("allocate"),
+            2 * NODE_RANGE + BLOCK_SIZE
+        );
+        let other = tempfile::tempdir().expect("tempdir");
+        let node_three = ProducerIdAllocator::for_node(other.path(), 3);
+        assert_eq!(node_three.allocate().expect("allocate"), 3 * NODE_RANGE);
+        let last_node = ProducerIdAllocator::for_node(other.path(), i32::MAX);
+        let id = last_node
+            .allocate()
+            .expect("the highest node id has a range too");
+        assert_eq!(id, i64::from(i32::MAX) * NODE_RANGE);
     }
 
     #[test]

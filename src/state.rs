@@ -78,6 +78,7 @@ impl ShardState {
             cluster_id: setup.cluster_id.clone(),
             bus,
             partitions: PartitionManager::new(setup.config.data_dir.clone(), shard_id, shard_count)
+                .with_node_id(setup.config.node_id)
                 .with_producer_expiration_ms(setup.config.producer_id_expiration_ms)
                 .with_retention_check_interval(setup.config.log_retention_check_interval),
             server: ServerShard::new(setup.connections.clone()),

@@ -124,6 +124,12 @@ impl PartitionManager {
         partition_dir(&self.data_dir, topic, partition)
     }
 
+    /// Allocates producer ids from node `node_id`'s range (`producer_ids`).
+    pub fn with_node_id(mut self, node_id: i32) -> Self {
+        self.producer_ids = ProducerIdAllocator::for_node(self.data_dir.join("meta"), node_id);
+        self
+    }
+
     /// Sets `producer.id.expiration.ms` (from the broker config).
     pub fn with_producer_expiration_ms(self, expiration_ms: i64) -> Self {
         self.producer_expiration_ms.set(expiration_ms);
