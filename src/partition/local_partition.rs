@@ -64,6 +64,10 @@ pub struct Partition {
     producers: RefCell<ProducerStates>,
     /// The offset of the last producer snapshot written (-1: none), to skip unchanged ones.
     snapshot_offset: Cell<i64>,
+    /// Where the producer state ends on a replica, which updates it after a write lands
+    /// (the log end runs ahead meanwhile); `None`: at the log end (a local partition updates
+    /// it before appending).
+    producers_end: Cell<Option<i64>>,
     /// Set when the partition is a Raft replica (`replicas`): only committed batches, below
     /// this high watermark, are visible; `None` on a single node (the log end is the HW).
     replicated_hw: Cell<Option<i64>>,
@@ -84,6 +88,7 @@ impl Partition {
             waiters: AppendWaiters::default(),
             producers: RefCell::new(ProducerStates::default()),
             snapshot_offset: Cell::new(-1),
+            producers_end: Cell::new(None),
             replicated_hw: Cell::new(None),
             leading: Cell::new(true),
             replica_group: Cell::new(None),
@@ -124,6 +129,8 @@ impl Partition {
         self.replicated_hw.set(Some(self.log.log_start_offset()));
         self.leading.set(false);
         self.replica_group.set(Some(group));
+        // Recovered on open up to the log end; from now on the replica's writes move it.
+        self.producers_caught_up();
     }
 
     pub fn is_replicated(&self) -> bool {
@@ -237,6 +244,18 @@ impl Partition {
     /// The offset of the last producer snapshot written by this process (-1: none).
     pub fn snapshot_offset(&self) -> &Cell<i64> {
         &self.snapshot_offset
+    }
+
+    /// The offset the producer state covers the log up to (a snapshot is taken there).
+    pub fn producers_end(&self) -> i64 {
+        self.producers_end
+            .get()
+            .unwrap_or_else(|| self.log.next_offset())
+    }
+
+    /// A replica's producer state now covers its log up to its end.
+    pub fn producers_caught_up(&self) {
+        self.producers_end.set(Some(self.log.next_offset()));
     }
 
     /// Parks `waiter` until the next append to this partition.

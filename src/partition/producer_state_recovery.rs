@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use ringlet_io::log::PartitionLog;
 use ringlet_io::LogError;
-use ringlet_protocol::record_batch::{parse_header, split_batches};
+use ringlet_protocol::record_batch::{parse_header, split_batches, RecordBatchHeader};
 
 use super::producer_state::{IncomingBatch, ProducerStates};
 use super::producer_state_snapshot as snapshot;
@@ -58,36 +58,97 @@ pub async fn recover(log: &Rc<PartitionLog>) -> Result<ProducerStates, LogError>
 
 /// Applies the headers of whole batches in `data` to `states`.
 fn replay(states: &mut ProducerStates, data: &[u8]) {
+    apply_producer_batches(states, &producer_batches(data, None));
+}
+
+/// The producer-relevant part of one stored batch: its header and, for a control batch,
+/// the marker it carries.
+#[derive(Debug, Clone)]
+pub struct ProducerBatch {
+    header: RecordBatchHeader,
+    base_offset: i64,
+    marker: Option<(bool, i32)>,
+}
+
+/// The batches in `data` that carry a producer id. Their offsets are the headers' own, or,
+/// with `first_offset`, assigned from there in order (batches not yet in the log: a
+/// replica's write, whose offsets the log stamps on append).
+pub fn producer_batches(data: &[u8], first_offset: Option<i64>) -> Vec<ProducerBatch> {
     let Ok(ranges) = split_batches(data) else {
         tracing::warn!("producer state replay: unreadable batches skipped");
-        return;
+        return Vec::new();
     };
+    let mut next = first_offset;
+    let mut batches = Vec::new();
     for range in ranges {
         let batch = &data[range];
         let Ok(header) = parse_header(batch) else {
             continue;
         };
+        let base_offset = next.unwrap_or(header.base_offset);
+        next = next.map(|offset| offset + i64::from(header.last_offset_delta) + 1);
         if header.producer_id < 0 {
             continue;
         }
-        if header.is_control() {
-            if let Some((commit, coordinator_epoch)) = parse_marker(&header, batch) {
-                states.apply_marker(
-                    header.producer_id,
-                    header.producer_epoch,
-                    commit,
-                    coordinator_epoch,
-                    header.base_offset,
-                    header.max_timestamp,
-                );
-            }
-        } else if let Some(incoming) = IncomingBatch::from_header(&header) {
-            states.apply(&incoming, header.base_offset);
+        let marker = if header.is_control() {
+            let Some(marker) = parse_marker(&header, batch) else {
+                continue;
+            };
+            Some(marker)
+        } else {
+            None
+        };
+        batches.push(ProducerBatch {
+            header,
+            base_offset,
+            marker,
+        });
+    }
+    batches
+}
+
+/// Updates `states` as the appends of `batches` would (no checks, like Kafka's replay).
+pub fn apply_producer_batches(states: &mut ProducerStates, batches: &[ProducerBatch]) {
+    for ProducerBatch {
+        header,
+        base_offset,
+        marker,
+    } in batches
+    {
+        if let Some((commit, coordinator_epoch)) = marker {
+            states.apply_marker(
+                header.producer_id,
+                header.producer_epoch,
+                *commit,
+                *coordinator_epoch,
+                *base_offset,
+                header.max_timestamp,
+            );
+        } else if let Some(incoming) = IncomingBatch::from_header(header) {
+            states.apply(&incoming, *base_offset);
         }
     }
 }
 
 impl Partition {
+    /// Removes the producer snapshot of a replica that is about to cut its log or restart it
+    /// empty (the snapshot may count batches that are going away). Before the cut, so that a
+    /// crash in between replays the whole log on open.
+    pub fn forget_producer_snapshot(&self) -> Result<(), crate::error::BrokerError> {
+        snapshot::remove(self.log().dir())?;
+        self.snapshot_offset().set(-1);
+        Ok(())
+    }
+
+    /// Replaces the producer state with a replay of the whole log (after
+    /// [`Self::forget_producer_snapshot`] and the cut).
+    pub async fn rebuild_producers(&self) -> Result<(), LogError> {
+        let states = recover(self.log()).await?;
+        *self.producers().borrow_mut() = states;
+        self.producers_caught_up();
+        Ok(())
+    }
+
     /// Writes this partition's producer snapshot as of the log's next offset (skipped when
     /// no producer ever wrote here, or nothing was appended since the last one).
     pub fn store_producer_snapshot(&self) {
@@ -95,7 +156,7 @@ impl Partition {
         if states.entries().next().is_none() && states.aborted().entries().is_empty() {
             return;
         }
-        let offset = self.log().next_offset();
+        let offset = self.producers_end();
         if offset == self.snapshot_offset().get() {
             return;
         }

@@ -147,6 +147,24 @@ pub fn store(dir: &Path, states: &ProducerStates, offset: i64) -> Result<(), Bro
     crate::producer_ids::replace_file_durably(dir, SNAPSHOT_FILE, &encode(states, offset))
 }
 
+/// Removes the snapshot in `dir` (durably: a cut log must not meet it again on open).
+pub fn remove(dir: &Path) -> Result<(), BrokerError> {
+    let path = dir.join(SNAPSHOT_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => {
+            return Err(BrokerError::Storage(format!(
+                "remove {}: {err}",
+                path.display()
+            )))
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|err| BrokerError::Storage(format!("fsync {}: {err}", dir.display())))
+}
+
 /// The snapshot in `dir`, if there is a usable one.
 pub fn load(dir: &Path) -> Option<(i64, ProducerStates)> {
     let path = dir.join(SNAPSHOT_FILE);

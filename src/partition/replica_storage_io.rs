@@ -19,6 +19,7 @@ use ringlet_io::LogError;
 use ringlet_protocol::record_batch::{parse_header, split_batches};
 use ringlet_raft::{Entry, HardState};
 
+use super::producer_state_recovery::{producer_batches, ProducerBatch};
 use super::replica_storage::{Anchor, BatchMeta, PlanError, ReplicaStorage};
 use super::replica_storage_batch::{decode_stored, entry_batch};
 
@@ -55,6 +56,23 @@ struct PlannedAppend {
     epoch: i32,
     base_offset: i64,
     last_offset: i64,
+}
+
+impl EntryWrites {
+    /// The batches with a producer id among these writes, at the offsets the log will give
+    /// them (for the partition's producer state once they are written).
+    pub fn producer_batches(&self) -> Vec<ProducerBatch> {
+        self.appends
+            .iter()
+            .flat_map(|run| producer_batches(&run.bytes, Some(run.base_offset)))
+            .collect()
+    }
+
+    /// Whether [`ReplicaStorage::write`] will cut `log` first (it does not end where these
+    /// writes start).
+    pub fn cuts(&self, log: &PartitionLog) -> bool {
+        !self.appends.is_empty() && log.next_offset() != self.base_offset
+    }
 }
 
 impl ReplicaStorage {

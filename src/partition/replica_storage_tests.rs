@@ -9,6 +9,17 @@ use super::replica_storage_io::{decode_state, encode_state};
 
 /// A valid v2 batch of `records` small records (offsets and epoch left for the log).
 pub(super) fn data_batch(records: i32, fill: u8) -> Bytes {
+    producer_batch(records, fill, -1, -1)
+}
+
+/// As [`data_batch`], from producer `producer_id` (epoch 0) at `base_sequence`; -1, -1 for
+/// none.
+pub(super) fn producer_batch(
+    records: i32,
+    fill: u8,
+    producer_id: i64,
+    base_sequence: i32,
+) -> Bytes {
     let mut body = BytesMut::new();
     for delta in 0..records {
         let mut record = BytesMut::new();
@@ -32,9 +43,9 @@ pub(super) fn data_batch(records: i32, fill: u8) -> Bytes {
     batch.put_i32(records - 1);
     batch.put_i64(1_700_000_000_000);
     batch.put_i64(1_700_000_000_000);
-    batch.put_i64(-1);
-    batch.put_i16(-1);
-    batch.put_i32(-1);
+    batch.put_i64(producer_id);
+    batch.put_i16(if producer_id < 0 { -1 } else { 0 });
+    batch.put_i32(base_sequence);
     batch.put_i32(records);
     batch.put_slice(&body);
     let length = (batch.len() - 12) as i32;

@@ -34,7 +34,10 @@ use super::Partition;
 use crate::cluster::leaders::LeaderReport;
 use crate::error::BrokerError;
 
+mod idempotence;
 mod retention;
+
+use idempotence::{Admission, ProducerWrites, RoundProducers};
 
 /// Kafka's `replica.lag.time.max.ms` is 30 s; a shorter window reports a dead follower
 /// out of the ISR sooner (and refuses acks=all under min.insync.replicas sooner).
@@ -392,8 +395,9 @@ impl ReplicaManager {
                 tracing::debug!(error = %err, "raft message refused");
             }
         }
+        let mut round = RoundProducers::default();
         for proposal in proposals {
-            self.propose(&mut groups, proposal);
+            self.propose(&mut groups, &mut round, proposal);
         }
         if tick {
             groups.tick();
@@ -442,7 +446,12 @@ impl ReplicaManager {
         }
     }
 
-    fn propose(&self, groups: &mut GroupManager<ReplicaStorage>, proposal: Proposal) {
+    fn propose(
+        &self,
+        groups: &mut GroupManager<ReplicaStorage>,
+        round: &mut RoundProducers,
+        proposal: Proposal,
+    ) {
         let Proposal {
             group,
             data,
@@ -453,6 +462,21 @@ impl ReplicaManager {
             reply.send(Err(BrokerError::NotLeaderOrFollower));
             return;
         };
+        if !node.is_leader() {
+            reply.send(Err(BrokerError::NotLeaderOrFollower));
+            return;
+        }
+        match round.admit(group, &replica.partition, &data) {
+            Ok(Admission::Propose) => {}
+            Ok(Admission::Duplicate(first_offset)) => {
+                answer_duplicate(node, &replica, first_offset, acks, reply);
+                return;
+            }
+            Err(err) => {
+                reply.send(Err(err));
+                return;
+            }
+        }
         let term = node.term();
         match node.propose(data) {
             Ok(index) => replica
@@ -461,7 +485,11 @@ impl ReplicaManager {
                 .entry(index)
                 .or_default()
                 .push(PendingAck { term, acks, reply }),
-            Err(_) => reply.send(Err(BrokerError::NotLeaderOrFollower)),
+            Err(_) => {
+                // Not proposed after all: what admit counted for it must not carry over.
+                round.forget(group);
+                reply.send(Err(BrokerError::NotLeaderOrFollower));
+            }
         }
     }
 
@@ -786,6 +814,7 @@ async fn persist_one(
     hard_state: Option<HardState>,
 ) -> Result<(), BrokerError> {
     let storage_err = |err: ringlet_io::LogError| BrokerError::Storage(err.to_string());
+    let producers = ProducerWrites::before(&replica.partition, restart.is_some(), &writes)?;
     if let Some(anchor) = restart {
         tracing::info!(
             group = replica.group,
@@ -800,6 +829,7 @@ async fn persist_one(
     ReplicaStorage::write(replica.partition.log(), writes)
         .await
         .map_err(storage_err)?;
+    producers.after(&replica.partition).await?;
     if let Some(hs) = hard_state {
         let synced = replica.synced_hard_state.get();
         if hs.term != synced.term || hs.vote != synced.vote {
@@ -817,6 +847,37 @@ async fn persist_one(
 fn is_caught_up(node: &RawNode<ReplicaStorage>, peer: NodeId, last: u64) -> bool {
     node.progress(peer)
         .is_some_and(|p| p.matched >= last && p.recent_active)
+}
+
+/// A retry of the batch at `first_offset`: its offsets, at once for acks=1 or once it is
+/// committed, as its original's acks=all waiter would have been answered.
+fn answer_duplicate(
+    node: &RawNode<ReplicaStorage>,
+    replica: &Replica,
+    first_offset: i64,
+    acks: Acks,
+    reply: OneshotSender<Replicated>,
+) {
+    let storage = node.storage();
+    let found = storage.index_of_offset(first_offset).and_then(|index| {
+        let offsets = storage.batch_offsets_of(index)?;
+        Some((index, node.log_term(index).ok()?, offsets))
+    });
+    let Some((index, term, offsets)) = found else {
+        // Below the log start by now: nothing to answer with but a retriable error.
+        reply.send(Err(BrokerError::NotLeaderOrFollower));
+        return;
+    };
+    if acks == Acks::Leader || index <= node.commit_index() {
+        reply.send(Ok(offsets));
+        return;
+    }
+    replica
+        .pending
+        .borrow_mut()
+        .entry(index)
+        .or_default()
+        .push(PendingAck { term, acks, reply });
 }
 
 fn fail_all(replica: &Replica, error: impl Fn() -> BrokerError) {
