@@ -3,9 +3,11 @@
 //! Advances each partition's log start offset to the requested offset (-1 means
 //! the high watermark); the log persists the new start, so deleted records stay
 //! deleted across restarts. Offsets beyond the high watermark are
-//! OFFSET_OUT_OF_RANGE. Each partition reports its new low watermark.
+//! OFFSET_OUT_OF_RANGE. Each partition reports its new low watermark. On a cluster the
+//! partition leader moves every replica's log start through Raft (`replicas::log_start`).
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -27,6 +29,11 @@ type Outcome = Result<i64, BrokerError>;
 
 pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let state = &ctx.state;
+    // Kafka's timeout_ms bounds the wait for the replicas (0 or less: the produce default).
+    let timeout = u64::try_from(request.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map_or(crate::partition::replicas::PRODUCE_COMMIT_TIMEOUT, Duration::from_millis);
     let mut items = Vec::new();
     for topic in &request.topics {
         let meta = lookup::topic(state, topic.name.as_str());
@@ -49,9 +56,13 @@ pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Dele
     let outcomes = on_owners(
         state,
         items,
-        |owner: Rc<ShardState>, items| async move {
+        move |owner: Rc<ShardState>, items| async move {
             let lookup = lookup::OwnerLookup(&owner);
-            ops::delete_records(&owner.partitions, &lookup, items).await
+            let replicas = owner
+                .cluster
+                .as_ref()
+                .map(|cluster| (&*cluster.replicas, timeout));
+            ops::delete_records(&owner.partitions, &lookup, items, replicas).await
         },
         "delete_records",
     )

@@ -525,15 +525,18 @@ pub struct DeleteRecordsItem {
 }
 
 /// Advances each partition's log start (persisted by the log); returns the new low watermark.
+/// DeleteRecords; on a cluster (`replicas`, with the request's timeout) through each
+/// partition's Raft group (`replicas::log_start`).
 pub async fn delete_records(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     items: Vec<(usize, DeleteRecordsItem)>,
+    replicas: Option<(&super::replicas::ReplicaManager, std::time::Duration)>,
 ) -> Vec<(usize, Result<i64, BrokerError>)> {
     let mut results = Vec::with_capacity(items.len());
     for (position, item) in items {
         let result = match partition(manager, lookup, &item.topic, item.partition).await {
-            Ok(p) => delete_records_one(&p, item.offset).await,
+            Ok(p) => delete_records_one(&p, item.offset, replicas).await,
             Err(err) => Err(err),
         };
         results.push((position, result));
@@ -541,7 +544,11 @@ pub async fn delete_records(
     results
 }
 
-async fn delete_records_one(p: &Partition, offset: i64) -> Result<i64, BrokerError> {
+async fn delete_records_one(
+    p: &Partition,
+    offset: i64,
+    replicas: Option<(&super::replicas::ReplicaManager, std::time::Duration)>,
+) -> Result<i64, BrokerError> {
     let watermarks = p.watermarks();
     let target = if offset == -1 {
         watermarks.high_watermark
@@ -551,12 +558,12 @@ async fn delete_records_one(p: &Partition, offset: i64) -> Result<i64, BrokerErr
     if target < 0 || target > watermarks.high_watermark {
         return Err(BrokerError::OffsetOutOfRange);
     }
-    if target > watermarks.log_start_offset && p.is_replicated() {
-        // Raft indexes are counted from the log start; moving it on one replica alone
-        // would make the replicas disagree (replicated log-start moves are not built yet).
-        return Err(BrokerError::PolicyViolation(
-            "DeleteRecords is not supported on replicated partitions yet".into(),
-        ));
+    if let (Some(group), Some((replicas, timeout))) = (p.replica_group(), replicas) {
+        // Every replica moves its log start, once the command is committed.
+        return replicas.delete_records(group, target, timeout).await;
+    }
+    if p.is_replicated() {
+        return Err(BrokerError::NotLeaderOrFollower);
     }
     if target > watermarks.log_start_offset {
         p.log()

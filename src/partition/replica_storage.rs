@@ -117,6 +117,9 @@ pub struct ReplicaStorage {
     cache: PayloadCache,
     /// `[lo, hi)` ranges `entries` needed and did not have, oldest first.
     missing: RefCell<Vec<(u64, u64)>>,
+    /// Log-start commands (DeleteRecords) the open scan found: `(index, offset)`, for the
+    /// driver to apply the committed ones a crash may have left unapplied.
+    pub(super) scanned_log_start_commands: Vec<(u64, i64)>,
 }
 
 impl ReplicaStorage {
@@ -130,6 +133,7 @@ impl ReplicaStorage {
             conf_changes: BTreeMap::new(),
             cache: PayloadCache::new(DEFAULT_CACHE_BYTES),
             missing: RefCell::new(Vec::new()),
+            scanned_log_start_commands: Vec::new(),
         }
     }
 

@@ -19,6 +19,10 @@ use ringlet_protocol::record_batch::{parse_header, BatchError, RecordBatchHeader
 use ringlet_raft::{ConfChange, Entry, EntryKind};
 
 const CONTROL_BIT: i16 = 0x20;
+/// Ringlet's log-start move (DeleteRecords on a replicated partition): the value is the
+/// requested offset (i64, big-endian). A client batch to the Raft log; clients may not
+/// produce control batches, so only the leader writes one.
+pub const LOG_START_TYPE: i16 = 0x5201;
 /// Kafka `ControlRecordType.LEADER_CHANGE`.
 pub const LEADER_CHANGE_TYPE: i16 = 2;
 /// Ringlet's membership-change control record ('R' << 8; Kafka uses 0..=6 as of 3.9).
@@ -60,6 +64,20 @@ pub fn decode_stored(batch: &Bytes) -> (EntryKind, Bytes) {
             (EntryKind::ConfChange, Bytes::copy_from_slice(value))
         }
         _ => (EntryKind::Normal, batch.clone()),
+    }
+}
+
+/// The control batch that moves every replica's log start to `offset` once committed.
+pub fn log_start_command(offset: i64) -> BytesMut {
+    control_batch(LOG_START_TYPE, Some(&offset.to_be_bytes()))
+}
+
+/// The offset of a stored [`log_start_command`], else `None`.
+pub fn log_start_target(batch: &[u8]) -> Option<i64> {
+    let header = parse_header(batch).ok()?;
+    match control_record(&header, batch)? {
+        (LOG_START_TYPE, Some(value)) => Some(i64::from_be_bytes(value.try_into().ok()?)),
+        _ => None,
     }
 }
 
@@ -195,6 +213,21 @@ mod tests {
         assert_eq!(header.records_count, 1);
         assert_eq!(parse_marker(&header, &batch), None);
         assert_eq!(decode_stored(&batch), (EntryKind::ConfChange, data));
+    }
+
+    #[test]
+    fn a_log_start_command_is_a_normal_entry_holding_its_offset() {
+        let batch = log_start_command(1234).freeze();
+        let header = validate_batch(&batch).expect("a valid v2 batch");
+        assert!(header.is_control() && header.producer_id == -1);
+        assert_eq!(parse_marker(&header, &batch), None);
+        assert_eq!(log_start_target(&batch), Some(1234));
+        // Proposed as a client batch would be, and read back from disk as one.
+        let entry = Entry::normal(1, 1, batch.clone());
+        assert_eq!(entry_batch(&entry).freeze(), batch);
+        assert_eq!(decode_stored(&batch), (EntryKind::Normal, batch.clone()));
+        let noop = entry_batch(&Entry::normal(1, 2, Bytes::new())).freeze();
+        assert_eq!(log_start_target(&noop), None);
     }
 
     #[test]

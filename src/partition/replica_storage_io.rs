@@ -21,7 +21,7 @@ use ringlet_raft::{Entry, HardState};
 
 use super::producer_state_recovery::{producer_batches, ProducerBatch};
 use super::replica_storage::{Anchor, BatchMeta, PlanError, ReplicaStorage};
-use super::replica_storage_batch::{decode_stored, entry_batch};
+use super::replica_storage_batch::{decode_stored, entry_batch, log_start_target};
 
 /// Term, vote, commit and anchor.
 pub const STATE_FILE: &str = "raft_state";
@@ -66,6 +66,27 @@ impl EntryWrites {
             .iter()
             .flat_map(|run| producer_batches(&run.bytes, Some(run.base_offset)))
             .collect()
+    }
+
+    /// The log-start commands among these writes: `(Raft index, requested offset)`.
+    pub fn log_start_commands(&self) -> Vec<(u64, i64)> {
+        let mut commands = Vec::new();
+        for run in &self.appends {
+            let Ok(ranges) = split_batches(&run.bytes) else {
+                continue;
+            };
+            for (index, range) in (run.first_index..).zip(ranges) {
+                if let Some(offset) = log_start_target(&run.bytes[range]) {
+                    commands.push((index, offset));
+                }
+            }
+        }
+        commands
+    }
+
+    /// The Raft index of the first entry written, if any.
+    pub fn first_index(&self) -> Option<u64> {
+        self.appends.first().map(|run| run.first_index)
     }
 
     /// Whether [`ReplicaStorage::write`] will cut `log` first (it does not end where these
@@ -263,6 +284,10 @@ async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<()
                 base_offset: header.base_offset,
                 last_offset: header.last_offset(),
             };
+            if let Some(offset) = log_start_target(&batch) {
+                let index = ringlet_raft::Storage::last_index(storage) + 1;
+                storage.scanned_log_start_commands.push((index, offset));
+            }
             let (kind, data) = decode_stored(&batch);
             storage.push_stored(meta, kind, data);
             (offset, last_term) = (meta.last_offset + 1, term);

@@ -35,6 +35,7 @@ use crate::cluster::leaders::LeaderReport;
 use crate::error::BrokerError;
 
 mod idempotence;
+mod log_start;
 mod retention;
 
 use idempotence::{Admission, ProducerWrites, RoundProducers};
@@ -102,6 +103,8 @@ pub struct Replica {
     synced_hard_state: Cell<HardState>,
     /// When this leader last considered handing leadership to the preferred replica.
     preferred_checked_at: Cell<Option<Instant>>,
+    /// Written log-start commands (DeleteRecords) not yet applied: Raft index -> offset.
+    log_start_commands: RefCell<BTreeMap<u64, i64>>,
 }
 
 pub struct ReplicaManager {
@@ -169,6 +172,7 @@ impl ReplicaManager {
         if crate::config::topic_name::is_internal_topic(partition.topic()) {
             storage.set_cache_bytes_max(INTERNAL_TOPIC_CACHE_BYTES);
         }
+        let scanned_commands = std::mem::take(&mut storage.scanned_log_start_commands);
         let hard_state = ringlet_raft::Storage::hard_state(&storage);
         let mut config = ringlet_raft::Config::new(self.node_id as NodeId);
         config.election_ticks = 10;
@@ -189,6 +193,8 @@ impl ReplicaManager {
             synced_hard_state: Cell::new(hard_state),
             preferred_checked_at: Cell::new(None),
             last_known_leader: Cell::new(-1),
+            // Those a crash left unapplied are applied once committed (again: a no-op).
+            log_start_commands: RefCell::new(scanned_commands.into_iter().collect()),
         });
         if self.replicas.borrow().contains_key(&group) {
             return Ok(()); // added by a concurrent reconcile while we opened
@@ -333,6 +339,8 @@ impl ReplicaManager {
             }
             self.round(tick).await;
             send(self.take_outgoing());
+            // Like retention, between rounds: no Ready of the same group is being persisted.
+            self.apply_log_start_commands().await;
             if now >= next_retention {
                 // In the driver loop, between rounds: no Ready of the same group (a
                 // snapshot install, a suffix cut) is being persisted meanwhile.
@@ -814,7 +822,15 @@ async fn persist_one(
     hard_state: Option<HardState>,
 ) -> Result<(), BrokerError> {
     let storage_err = |err: ringlet_io::LogError| BrokerError::Storage(err.to_string());
-    let producers = ProducerWrites::before(&replica.partition, restart.is_some(), &writes)?;
+    // A restart empties the log; a cut replaces its suffix from the first entry written.
+    let replaced_from = match restart {
+        Some(_) => Some(0),
+        None => writes
+            .first_index()
+            .filter(|_| writes.cuts(replica.partition.log())),
+    };
+    let producers = ProducerWrites::before(&replica.partition, replaced_from.is_some(), &writes)?;
+    let commands = writes.log_start_commands();
     if let Some(anchor) = restart {
         tracing::info!(
             group = replica.group,
@@ -830,6 +846,7 @@ async fn persist_one(
         .await
         .map_err(storage_err)?;
     producers.after(&replica.partition).await?;
+    replica.record_log_start_commands(replaced_from, commands);
     if let Some(hs) = hard_state {
         let synced = replica.synced_hard_state.get();
         if hs.term != synced.term || hs.vote != synced.vote {

@@ -93,13 +93,14 @@ pub(super) enum ProducerWrites {
 }
 
 impl ProducerWrites {
-    /// Before `writes` (and the restart, with `restarting`) touch the log.
+    /// Before `writes` touch the log; `replacing` when they (or a restart before them)
+    /// replace batches in it.
     pub(super) fn before(
         partition: &Partition,
-        restarting: bool,
+        replacing: bool,
         writes: &EntryWrites,
     ) -> Result<Self, BrokerError> {
-        if restarting || writes.cuts(partition.log()) {
+        if replacing {
             // A snapshot may describe the batches going away.
             partition.forget_producer_snapshot()?;
             return Ok(Self::Replay);

@@ -20,7 +20,8 @@ async fn persist(
     entries: &[Entry],
 ) -> Result<(), String> {
     let writes = storage.write_plan(entries).map_err(err)?;
-    let producers = ProducerWrites::before(partition, false, &writes).map_err(err)?;
+    let replacing = writes.cuts(partition.log());
+    let producers = ProducerWrites::before(partition, replacing, &writes).map_err(err)?;
     ReplicaStorage::write(partition.log(), writes)
         .await
         .map_err(err)?;

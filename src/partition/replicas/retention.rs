@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use super::{Replica, ReplicaManager};
-use crate::partition::replica_storage::{Anchor, ReplicaStorage};
+use crate::partition::replica_storage::Anchor;
 
 impl ReplicaManager {
     /// One retention pass over the shard's replicas; errors are logged per replica.
@@ -19,21 +19,8 @@ impl ReplicaManager {
             let Some(anchor) = self.retention_anchor(&replica, now_ms) else {
                 continue;
             };
-            let log = replica.partition.log();
-            if let Err(err) = ReplicaStorage::move_log_start(log, &replica.state_dir, anchor).await
-            {
-                tracing::warn!(group = replica.group, error = %err, "replica retention failed");
-                continue;
-            }
-            if let Ok(node) = self.groups.borrow_mut().group_mut(replica.group) {
-                node.storage_mut().compact_to(anchor);
-            }
-            tracing::debug!(
-                group = replica.group,
-                log_start = anchor.base_offset,
-                index = anchor.first_index,
-                "replica retention moved the log start"
-            );
+            self.move_replica_log_start(&replica, anchor, "retention")
+                .await;
             ringlet_shard::task::yield_if_needed().await;
         }
     }
