@@ -3,7 +3,8 @@
 #
 #   scripts/bench-vs.sh --workload NAME[,NAME..|all] --duration SECONDS \
 #       --brokers ringlet[,kafka,redpanda,HOST:PORT] --out DIR \
-#       [--iterations N] [--warmup SECONDS] [--shards N] [--no-limits] [--kafka-fsync]
+#       [--iterations N] [--warmup SECONDS] [--shards N] [--no-limits] [--kafka-fsync] \
+#       [--replication-factor N]
 #
 # SKIP_BUILD=1 uses the binaries already in target/$PROFILE; RINGLET_BIN and RINGLET_BENCH_BIN
 # point at other copies (on a shared machine, a copy nobody rebuilds during the run).
@@ -20,7 +21,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 workloads_arg="" duration="" brokers_arg="ringlet" out="" iterations=2 warmup="" shards=2
-limits=1 kafka_fsync=0
+limits=1 kafka_fsync=0 replication_factor=1
 PROFILE="${PROFILE:-release}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -33,11 +34,13 @@ while [ $# -gt 0 ]; do
         --shards) shards="$2"; shift 2 ;;
         --no-limits) limits=0; shift ;;
         --kafka-fsync) kafka_fsync=1; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        # The workload topics' RF, for clusters given as HOST:PORT (e.g. two builds' clusters).
+        --replication-factor) replication_factor="$2"; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$workloads_arg" ] && [ -n "$out" ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ -n "$workloads_arg" ] && [ -n "$out" ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 
 mkdir -p "$out/runs" "$out/logs" "$out/data"
 out="$(cd "$out" && pwd)"
@@ -211,7 +214,8 @@ for w in "${workloads[@]}"; do
             file="$out/runs/$w--${b//[:\/]/_}--$i.json"
             echo "bench-vs: $w on $b, iteration $i (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
             "$bench" run --workload "$repo/benches/workloads/$w.toml" --bootstrap "${bootstrap[$b]}" \
-                --broker "$b" --iteration "$i" "${pid_args[@]}" "${extra[@]}" --out "$file" \
+                --broker "$b" --iteration "$i" --replication-factor "$replication_factor" \
+                "${pid_args[@]}" "${extra[@]}" --out "$file" \
                 || echo "bench-vs: $w on $b iteration $i exited with $? (see above)" >&2
         done
     done
