@@ -12,16 +12,13 @@ mod common;
 mod idempotence_support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
-use common::kafka::{
-    consume_to_high_watermarks, create_replicated_topic, recording_producer, send_with_retry,
-};
+use common::kafka::{consume_to_high_watermarks, create_replicated_topic, recording_producer};
+use common::leader_kill::produce_across_a_leader_kill;
 use common::{unique_topic, wait_for, wire};
 use idempotence_support::{batch, batches, fetch, init_producer_id, produce, Producer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer as _};
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const READ_UNCOMMITTED: i8 = 0;
@@ -131,22 +128,13 @@ fn librdkafka_idempotent_producer_writes_each_message_once_across_a_leader_kill(
         ("batch.num.messages", "50"),
     ];
     let (producer, context) = recording_producer(&cluster.bootstrap(), &settings);
-    send_numbered(&producer, &topic, 0..MESSAGES_PER_PHASE);
-    wait_for("acknowledgements before the kill", CLUSTER_TIMEOUT, || {
-        producer.poll(Duration::from_millis(10));
-        (context.snapshot().len() > MESSAGES_PER_PHASE / 3).then_some(())
-    });
-    let victim = cluster.wait_for_partition(&topic, 0, |_| true).leader;
-    cluster.kill(victim);
-    send_numbered(
+    let (deliveries, _) = produce_across_a_leader_kill(
+        &mut cluster,
         &producer,
+        &context,
         &topic,
-        MESSAGES_PER_PHASE..2 * MESSAGES_PER_PHASE,
+        MESSAGES_PER_PHASE,
     );
-    producer
-        .flush(Duration::from_secs(300))
-        .expect("every delivery report within the deadline");
-    let deliveries = context.snapshot();
     let failed: Vec<_> = deliveries.iter().filter(|d| d.outcome.is_err()).collect();
     assert!(
         failed.is_empty(),
@@ -195,19 +183,4 @@ fn librdkafka_idempotent_producer_writes_each_message_once_across_a_leader_kill(
 fn answer(stream: &mut std::net::TcpStream, topic: &str, records: bytes::Bytes) -> (i16, i64) {
     let response = produce(stream, topic, 0, records);
     (response.error_code, response.base_offset)
-}
-
-fn send_numbered<C: rdkafka::producer::ProducerContext<DeliveryOpaque = usize>>(
-    producer: &rdkafka::producer::BaseProducer<C>,
-    topic: &str,
-    indexes: std::ops::Range<usize>,
-) {
-    for index in indexes {
-        let payload = index.to_string();
-        let record = BaseRecord::with_opaque_to(topic, index)
-            .payload(payload.as_bytes())
-            .key(payload.as_bytes());
-        send_with_retry(producer, record);
-        producer.poll(Duration::ZERO);
-    }
 }

@@ -18,12 +18,11 @@ use std::time::Duration;
 
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::kafka::{
-    consume_to_high_watermarks, create_replicated_topic, recording_producer, send_with_retry,
-    Delivery,
+    consume_to_high_watermarks, create_replicated_topic, recording_producer, Delivery,
 };
+use common::leader_kill::produce_across_a_leader_kill;
 use common::{unique_topic, wait_for};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 const PARTITIONS: i32 = 3;
 const REPLICATION: i32 = 3;
@@ -48,26 +47,13 @@ fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
     ];
     let (producer, context) = recording_producer(&cluster.bootstrap(), &settings);
 
-    send_numbered(&producer, &topic, 0..MESSAGES_PER_PHASE);
-    wait_for(
-        "some acknowledgements before the kill",
-        CLUSTER_TIMEOUT,
-        || {
-            producer.poll(Duration::from_millis(10));
-            (context.snapshot().len() > MESSAGES_PER_PHASE / 3).then_some(())
-        },
-    );
-    let victim = cluster.wait_for_partition(&topic, 0, |_| true).leader;
-    cluster.kill(victim);
-    send_numbered(
+    let (deliveries, victim) = produce_across_a_leader_kill(
+        &mut cluster,
         &producer,
+        &context,
         &topic,
-        MESSAGES_PER_PHASE..2 * MESSAGES_PER_PHASE,
+        MESSAGES_PER_PHASE,
     );
-    producer
-        .flush(Duration::from_secs(300))
-        .expect("every delivery report within the deadline");
-    let deliveries = context.snapshot();
     assert_eq!(deliveries.len(), 2 * MESSAGES_PER_PHASE);
     let acked = acknowledged(&deliveries);
     let after_kill = acked
@@ -181,21 +167,6 @@ fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
         .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string())
         .collect();
     assert_eq!(values, ["all-in-sync", "acks-1", "in-sync-again"]);
-}
-
-fn send_numbered(
-    producer: &BaseProducer<common::kafka::RecordingContext>,
-    topic: &str,
-    indexes: std::ops::Range<usize>,
-) {
-    for index in indexes {
-        let payload = index.to_string();
-        let record = BaseRecord::with_opaque_to(topic, index)
-            .payload(payload.as_bytes())
-            .key(payload.as_bytes());
-        send_with_retry(producer, record);
-        producer.poll(Duration::ZERO);
-    }
 }
 
 /// Partition -> (offset, message index) of every acknowledged message, by offset.

@@ -11,6 +11,7 @@ pub mod acked_load;
 pub mod cluster;
 pub mod group_events;
 pub mod kafka;
+pub mod leader_kill;
 pub mod netsplit;
 pub mod scripts;
 pub mod traffic;
