@@ -51,6 +51,14 @@ pub struct PartitionSettings {
     pub replicated: bool,
 }
 
+/// Where a partition's producer state ends (see `Partition::producers_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProducersEnd {
+    LogEnd,
+    At(i64),
+    ReplayPending,
+}
+
 pub struct Partition {
     topic: String,
     index: i32,
@@ -65,9 +73,9 @@ pub struct Partition {
     /// The offset of the last producer snapshot written (-1: none), to skip unchanged ones.
     snapshot_offset: Cell<i64>,
     /// Where the producer state ends on a replica, which updates it after a write lands
-    /// (the log end runs ahead meanwhile); `None`: at the log end (a local partition updates
-    /// it before appending).
-    producers_end: Cell<Option<i64>>,
+    /// (the log end runs ahead meanwhile); `LogEnd` on a local partition, which updates it
+    /// before appending.
+    producers_end: Cell<ProducersEnd>,
     /// Set when the partition is a Raft replica (`replicas`): only committed batches, below
     /// this high watermark, are visible; `None` on a single node (the log end is the HW).
     replicated_hw: Cell<Option<i64>>,
@@ -88,7 +96,7 @@ impl Partition {
             waiters: AppendWaiters::default(),
             producers: RefCell::new(ProducerStates::default()),
             snapshot_offset: Cell::new(-1),
-            producers_end: Cell::new(None),
+            producers_end: Cell::new(ProducersEnd::LogEnd),
             replicated_hw: Cell::new(None),
             leading: Cell::new(true),
             replica_group: Cell::new(None),
@@ -246,16 +254,25 @@ impl Partition {
         &self.snapshot_offset
     }
 
-    /// The offset the producer state covers the log up to (a snapshot is taken there).
-    pub fn producers_end(&self) -> i64 {
-        self.producers_end
-            .get()
-            .unwrap_or_else(|| self.log.next_offset())
+    /// The offset the producer state covers the log up to (a snapshot is taken there);
+    /// `None` while a replica's state awaits a replay.
+    pub fn producers_end(&self) -> Option<i64> {
+        match self.producers_end.get() {
+            ProducersEnd::LogEnd => Some(self.log.next_offset()),
+            ProducersEnd::At(offset) => Some(offset),
+            ProducersEnd::ReplayPending => None,
+        }
     }
 
     /// A replica's producer state now covers its log up to its end.
     pub fn producers_caught_up(&self) {
-        self.producers_end.set(Some(self.log.next_offset()));
+        self.producers_end
+            .set(ProducersEnd::At(self.log.next_offset()));
+    }
+
+    /// A replica's producer state is about to be replayed from its log.
+    pub fn producers_replay_pending(&self) {
+        self.producers_end.set(ProducersEnd::ReplayPending);
     }
 
     /// Parks `waiter` until the next append to this partition.

@@ -135,6 +135,8 @@ impl Partition {
     /// empty (the snapshot may count batches that are going away). Before the cut, so that a
     /// crash in between replays the whole log on open.
     pub fn forget_producer_snapshot(&self) -> Result<(), crate::error::BrokerError> {
+        // Until the replay, no snapshot: the state may count batches the cut removes.
+        self.producers_replay_pending();
         snapshot::remove(self.log().dir())?;
         self.snapshot_offset().set(-1);
         Ok(())
@@ -149,14 +151,17 @@ impl Partition {
         Ok(())
     }
 
-    /// Writes this partition's producer snapshot as of the log's next offset (skipped when
-    /// no producer ever wrote here, or nothing was appended since the last one).
+    /// Writes this partition's producer snapshot as of where its state ends (skipped when
+    /// no producer ever wrote here, nothing was appended since the last one, or a replica's
+    /// state awaits a replay).
     pub fn store_producer_snapshot(&self) {
         let states = self.producers().borrow();
         if states.entries().next().is_none() && states.aborted().entries().is_empty() {
             return;
         }
-        let offset = self.producers_end();
+        let Some(offset) = self.producers_end() else {
+            return;
+        };
         if offset == self.snapshot_offset().get() {
             return;
         }

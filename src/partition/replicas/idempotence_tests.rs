@@ -72,7 +72,15 @@ fn written_batches_count_and_a_replaced_suffix_is_replayed_away() {
         assert_eq!(last_seq(&partition, 7), Some(1));
         assert_eq!(last_seq(&partition, 8), Some(0));
         assert!(!snapshot.exists(), "the snapshot of the replaced suffix");
-        assert_eq!(partition.producers_end(), log.next_offset());
+        assert_eq!(partition.producers_end(), Some(log.next_offset()));
+
+        // While a replay is pending (a cut in flight), no snapshot of the old state is taken.
+        partition.forget_producer_snapshot().map_err(err)?;
+        partition.store_producer_snapshot();
+        assert!(!snapshot.exists(), "a snapshot taken during a cut");
+        partition.rebuild_producers().await.map_err(err)?;
+        partition.store_producer_snapshot();
+        assert!(snapshot.exists(), "a snapshot once the state is replayed");
         log.close().await.map_err(err)
     });
 }
