@@ -7,7 +7,6 @@
 //! partition leader moves every replica's log start through Raft (`replicas::log_start`).
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -29,11 +28,7 @@ type Outcome = Result<i64, BrokerError>;
 
 pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let state = &ctx.state;
-    // Kafka's timeout_ms bounds the wait for the replicas (0 or less: the produce default).
-    let timeout = u64::try_from(request.timeout_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map_or(crate::partition::replicas::PRODUCE_COMMIT_TIMEOUT, Duration::from_millis);
+    let timeout = crate::partition::replicas::commit_timeout(request.timeout_ms);
     let mut items = Vec::new();
     for topic in &request.topics {
         let meta = lookup::topic(state, topic.name.as_str());

@@ -12,7 +12,6 @@
 //! v11, which carries the same data for non-transactional producers.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -83,11 +82,8 @@ async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<Par
         }
     }
     let wait_durable = request.acks == -1;
-    // Kafka's produce timeout_ms bounds the wait for replication (0 or less: the default).
-    let commit_timeout = u64::try_from(request.timeout_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map_or(crate::partition::replicas::PRODUCE_COMMIT_TIMEOUT, Duration::from_millis);
+    // Kafka's produce timeout_ms bounds the wait for replication.
+    let commit_timeout = crate::partition::replicas::commit_timeout(request.timeout_ms);
     let results = fan_out(
         state,
         routed,

@@ -525,8 +525,8 @@ pub struct DeleteRecordsItem {
 }
 
 /// Advances each partition's log start (persisted by the log); returns the new low watermark.
-/// DeleteRecords; on a cluster (`replicas`, with the request's timeout) through each
-/// partition's Raft group (`replicas::log_start`).
+/// On a cluster (`replicas`, with the request's timeout) through each partition's Raft group
+/// (`replicas::log_start`).
 pub async fn delete_records(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,

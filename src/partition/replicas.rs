@@ -49,6 +49,15 @@ pub const REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
 const INTERNAL_TOPIC_CACHE_BYTES: usize = 1 << 20;
 /// How long a produce waits for its batch to commit when its request gives no timeout.
 pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request's `timeout_ms` as the bound on waiting for the replicas (0 or less: the
+/// default, [`PRODUCE_COMMIT_TIMEOUT`]).
+pub fn commit_timeout(timeout_ms: i32) -> Duration {
+    u64::try_from(timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map_or(PRODUCE_COMMIT_TIMEOUT, Duration::from_millis)
+}
 /// How often a leader that is not its partition's preferred leader (the first replica)
 /// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
 pub const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
