@@ -159,6 +159,16 @@ impl ReplicaStorage {
         (meta.base_offset <= offset).then_some(self.anchor.first_index + at as u64)
     }
 
+    /// The base offset of the batch holding `offset` (the offset itself at the log end);
+    /// `None` below the log start.
+    pub fn batch_start_of(&self, offset: i64) -> Option<i64> {
+        if offset >= self.next_offset() {
+            return Some(offset);
+        }
+        let index = self.index_of_offset(offset)?;
+        self.batch_meta(index).map(|meta| meta.base_offset)
+    }
+
     /// Kafka high watermark for `commit_index`: one past the last committed offset, or the
     /// log start when nothing since it is committed.
     pub fn high_watermark(&self, commit_index: u64) -> i64 {

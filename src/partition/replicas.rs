@@ -49,15 +49,6 @@ pub const REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
 const INTERNAL_TOPIC_CACHE_BYTES: usize = 1 << 20;
 /// How long a produce waits for its batch to commit when its request gives no timeout.
 pub const PRODUCE_COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A request's `timeout_ms` as the bound on waiting for the replicas (0 or less: the
-/// default, [`PRODUCE_COMMIT_TIMEOUT`]).
-pub fn commit_timeout(timeout_ms: i32) -> Duration {
-    u64::try_from(timeout_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map_or(PRODUCE_COMMIT_TIMEOUT, Duration::from_millis)
-}
 /// How often a leader that is not its partition's preferred leader (the first replica)
 /// hands leadership back to it once it is in sync (Kafka's auto leader rebalance).
 pub const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
@@ -67,6 +58,15 @@ const PERSIST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// catch-up); small against the payload cache, so a read-back does not evict the fresh
 /// appends the followers that are caught up need next.
 const READ_BACK_BYTES: usize = 1 << 20;
+
+/// A request's `timeout_ms` as the bound on waiting for the replicas (0 or less: the
+/// default, [`PRODUCE_COMMIT_TIMEOUT`]).
+pub fn commit_timeout(timeout_ms: i32) -> Duration {
+    u64::try_from(timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map_or(PRODUCE_COMMIT_TIMEOUT, Duration::from_millis)
+}
 
 /// What a produce waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -656,11 +656,7 @@ impl ReplicaManager {
             let Some(node) = groups.group(replica.group) else {
                 return;
             };
-            // A follower may learn a commit index beyond what it has written: the high
-            // watermark only covers batches in its own log.
-            let commit = node
-                .commit_index()
-                .min(ringlet_raft::Storage::last_index(node.storage()));
+            let commit = written_commit(node);
             (
                 commit,
                 node.storage().high_watermark(commit),
@@ -865,6 +861,13 @@ async fn persist_one(
         }
     }
     Ok(())
+}
+
+/// The commit index within this replica's own log: a follower may learn a commit index
+/// beyond what it has written, and its high watermark only covers batches it has.
+fn written_commit(node: &RawNode<ReplicaStorage>) -> u64 {
+    node.commit_index()
+        .min(ringlet_raft::Storage::last_index(node.storage()))
 }
 
 /// The leader's own evidence that `peer` is in sync: it holds `last` AND was heard from

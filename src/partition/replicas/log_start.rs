@@ -13,7 +13,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{Acks, Replica, ReplicaManager};
+use super::{written_commit, Acks, Replica, ReplicaManager};
 use crate::error::BrokerError;
 use crate::partition::replica_storage::{Anchor, ReplicaStorage};
 use crate::partition::replica_storage_batch::log_start_command;
@@ -78,17 +78,9 @@ impl ReplicaManager {
         let node = groups
             .group(group)
             .ok_or(BrokerError::NotLeaderOrFollower)?;
-        let storage = node.storage();
-        if offset >= storage.next_offset() {
-            return Ok(offset);
-        }
-        let index = storage
-            .index_of_offset(offset)
-            .ok_or(BrokerError::OffsetOutOfRange)?;
-        let meta = storage
-            .batch_meta(index)
-            .ok_or(BrokerError::OffsetOutOfRange)?;
-        Ok(meta.base_offset)
+        node.storage()
+            .batch_start_of(offset)
+            .ok_or(BrokerError::OffsetOutOfRange)
     }
 
     /// Applies every committed log-start command (in the driver loop, between rounds).
@@ -112,17 +104,12 @@ impl ReplicaManager {
     fn committed_anchor(&self, replica: &Replica) -> Option<Anchor> {
         let groups = self.groups.borrow();
         let node = groups.group(replica.group)?;
-        let commit = node
-            .commit_index()
-            .min(ringlet_raft::Storage::last_index(node.storage()));
         let mut pending = replica.log_start_commands.borrow_mut();
-        let later = pending.split_off(&(commit + 1));
+        let later = pending.split_off(&(written_commit(node) + 1));
         let committed = std::mem::replace(&mut *pending, later);
         let offset = committed.into_values().max()?;
         let storage = node.storage();
-        let index = storage.index_of_offset(offset)?;
-        let base = storage.batch_meta(index)?.base_offset;
-        storage.anchor_at_offset(base)
+        storage.anchor_at_offset(storage.batch_start_of(offset)?)
     }
 
     /// Moves `replica`'s log start and Raft anchor to `anchor` (retention, DeleteRecords).

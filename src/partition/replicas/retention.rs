@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use super::{Replica, ReplicaManager};
+use super::{written_commit, Replica, ReplicaManager};
 use crate::partition::replica_storage::Anchor;
 
 impl ReplicaManager {
@@ -30,10 +30,7 @@ impl ReplicaManager {
         let groups = self.groups.borrow();
         let node = groups.group(replica.group)?;
         let storage = node.storage();
-        let commit = node
-            .commit_index()
-            .min(ringlet_raft::Storage::last_index(storage));
-        let committed_end = storage.high_watermark(commit);
+        let committed_end = storage.high_watermark(written_commit(node));
         let cut = match replica.partition.log().retention_cut(now_ms, committed_end) {
             Ok(cut) => cut?,
             Err(err) => {
