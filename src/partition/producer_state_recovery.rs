@@ -58,7 +58,7 @@ pub async fn recover(log: &Rc<PartitionLog>) -> Result<ProducerStates, LogError>
 
 /// Applies the headers of whole batches in `data` to `states`.
 fn replay(states: &mut ProducerStates, data: &[u8]) {
-    apply_producer_batches(states, &producer_batches(data, None));
+    apply_producer_batches(states, &producer_batches(data));
 }
 
 /// The producer-relevant part of one stored batch: its header and, for a control batch,
@@ -70,41 +70,41 @@ pub struct ProducerBatch {
     marker: Option<(bool, i32)>,
 }
 
-/// The batches in `data` that carry a producer id. Their offsets are the headers' own, or,
-/// with `first_offset`, assigned from there in order (batches not yet in the log: a
-/// replica's write, whose offsets the log stamps on append).
-pub fn producer_batches(data: &[u8], first_offset: Option<i64>) -> Vec<ProducerBatch> {
+/// The batches in `data` that carry a producer id, at their headers' offsets (batches read
+/// back from the log).
+fn producer_batches(data: &[u8]) -> Vec<ProducerBatch> {
     let Ok(ranges) = split_batches(data) else {
         tracing::warn!("producer state replay: unreadable batches skipped");
         return Vec::new();
     };
-    let mut next = first_offset;
-    let mut batches = Vec::new();
-    for range in ranges {
-        let batch = &data[range];
-        let Ok(header) = parse_header(batch) else {
-            continue;
-        };
-        let base_offset = next.unwrap_or(header.base_offset);
-        next = next.map(|offset| offset + i64::from(header.last_offset_delta) + 1);
+    ranges
+        .into_iter()
+        .filter_map(|range| {
+            let batch = &data[range];
+            let header = parse_header(batch).ok()?;
+            ProducerBatch::of(&header, batch, header.base_offset)
+        })
+        .collect()
+}
+
+impl ProducerBatch {
+    /// The producer-relevant part of `batch` (with its parsed `header`) at `base_offset`;
+    /// `None` without a producer id, or for a control batch that is not a marker.
+    pub fn of(header: &RecordBatchHeader, batch: &[u8], base_offset: i64) -> Option<Self> {
         if header.producer_id < 0 {
-            continue;
+            return None;
         }
         let marker = if header.is_control() {
-            let Some(marker) = parse_marker(&header, batch) else {
-                continue;
-            };
-            Some(marker)
+            Some(parse_marker(header, batch)?)
         } else {
             None
         };
-        batches.push(ProducerBatch {
-            header,
+        Some(ProducerBatch {
+            header: *header,
             base_offset,
             marker,
-        });
+        })
     }
-    batches
 }
 
 /// Updates `states` as the appends of `batches` would (no checks, like Kafka's replay).

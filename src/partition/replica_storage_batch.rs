@@ -72,10 +72,10 @@ pub fn log_start_command(offset: i64) -> BytesMut {
     control_batch(LOG_START_TYPE, Some(&offset.to_be_bytes()))
 }
 
-/// The offset of a stored [`log_start_command`], else `None`.
-pub fn log_start_target(batch: &[u8]) -> Option<i64> {
-    let header = parse_header(batch).ok()?;
-    match control_record(&header, batch)? {
+/// The offset of a stored [`log_start_command`] (`batch`, with its parsed `header`), else
+/// `None`.
+pub fn log_start_target(header: &RecordBatchHeader, batch: &[u8]) -> Option<i64> {
+    match control_record(header, batch)? {
         (LOG_START_TYPE, Some(value)) => Some(i64::from_be_bytes(value.try_into().ok()?)),
         _ => None,
     }
@@ -221,13 +221,14 @@ mod tests {
         let header = validate_batch(&batch).expect("a valid v2 batch");
         assert!(header.is_control() && header.producer_id == -1);
         assert_eq!(parse_marker(&header, &batch), None);
-        assert_eq!(log_start_target(&batch), Some(1234));
+        assert_eq!(log_start_target(&header, &batch), Some(1234));
         // Proposed as a client batch would be, and read back from disk as one.
         let entry = Entry::normal(1, 1, batch.clone());
         assert_eq!(entry_batch(&entry).freeze(), batch);
         assert_eq!(decode_stored(&batch), (EntryKind::Normal, batch.clone()));
         let noop = entry_batch(&Entry::normal(1, 2, Bytes::new())).freeze();
-        assert_eq!(log_start_target(&noop), None);
+        let noop_header = validate_batch(&noop).expect("a valid v2 batch");
+        assert_eq!(log_start_target(&noop_header, &noop), None);
     }
 
     #[test]

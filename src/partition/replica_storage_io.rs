@@ -19,7 +19,7 @@ use ringlet_io::LogError;
 use ringlet_protocol::record_batch::{parse_header, split_batches};
 use ringlet_raft::{Entry, HardState};
 
-use super::producer_state_recovery::{producer_batches, ProducerBatch};
+use super::producer_state_recovery::ProducerBatch;
 use super::replica_storage::{Anchor, BatchMeta, PlanError, ReplicaStorage};
 use super::replica_storage_batch::{decode_stored, entry_batch, log_start_target};
 
@@ -58,30 +58,38 @@ struct PlannedAppend {
     last_offset: i64,
 }
 
-impl EntryWrites {
-    /// The batches with a producer id among these writes, at the offsets the log will give
-    /// them (for the partition's producer state once they are written).
-    pub fn producer_batches(&self) -> Vec<ProducerBatch> {
-        self.appends
-            .iter()
-            .flat_map(|run| producer_batches(&run.bytes, Some(run.base_offset)))
-            .collect()
-    }
+/// What a replica's write puts in its log besides data, for the state kept beside the log.
+#[derive(Debug, Default)]
+pub struct WrittenBatches {
+    /// The batches with a producer id, at the offsets the log gives them.
+    pub producer_batches: Vec<ProducerBatch>,
+    /// The log-start commands (DeleteRecords): `(Raft index, requested offset)`.
+    pub log_start_commands: Vec<(u64, i64)>,
+}
 
-    /// The log-start commands among these writes: `(Raft index, requested offset)`.
-    pub fn log_start_commands(&self) -> Vec<(u64, i64)> {
-        let mut commands = Vec::new();
+impl EntryWrites {
+    /// One pass over the batches of these writes (a replica's hot path).
+    pub fn written_batches(&self) -> WrittenBatches {
+        let mut written = WrittenBatches::default();
         for run in &self.appends {
             let Ok(ranges) = split_batches(&run.bytes) else {
                 continue;
             };
+            let mut offset = run.base_offset;
             for (index, range) in (run.first_index..).zip(ranges) {
-                if let Some(offset) = log_start_target(&run.bytes[range]) {
-                    commands.push((index, offset));
+                let batch = &run.bytes[range];
+                let Ok(header) = parse_header(batch) else {
+                    continue;
+                };
+                if let Some(producer) = ProducerBatch::of(&header, batch, offset) {
+                    written.producer_batches.push(producer);
+                } else if let Some(target) = log_start_target(&header, batch) {
+                    written.log_start_commands.push((index, target));
                 }
+                offset += i64::from(header.last_offset_delta) + 1;
             }
         }
-        commands
+        written
     }
 
     /// The Raft index of the first entry written, if any.
@@ -284,7 +292,7 @@ async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<()
                 base_offset: header.base_offset,
                 last_offset: header.last_offset(),
             };
-            if let Some(offset) = log_start_target(&batch) {
+            if let Some(offset) = log_start_target(&header, &batch) {
                 let index = ringlet_raft::Storage::last_index(storage) + 1;
                 storage.scanned_log_start_commands.push((index, offset));
             }

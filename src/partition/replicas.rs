@@ -834,8 +834,12 @@ async fn persist_one(
             .first_index()
             .filter(|_| writes.cuts(replica.partition.log())),
     };
-    let producers = ProducerWrites::before(&replica.partition, replaced_from.is_some(), &writes)?;
-    let commands = writes.log_start_commands();
+    let written = writes.written_batches();
+    let producers = ProducerWrites::before(
+        &replica.partition,
+        replaced_from.is_some(),
+        written.producer_batches,
+    )?;
     if let Some(anchor) = restart {
         tracing::info!(
             group = replica.group,
@@ -851,7 +855,7 @@ async fn persist_one(
         .await
         .map_err(storage_err)?;
     producers.after(&replica.partition).await?;
-    replica.record_log_start_commands(replaced_from, commands);
+    replica.record_log_start_commands(replaced_from, written.log_start_commands);
     if let Some(hs) = hard_state {
         let synced = replica.synced_hard_state.get();
         if hs.term != synced.term || hs.vote != synced.vote {

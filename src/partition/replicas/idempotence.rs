@@ -18,7 +18,6 @@ use ringlet_protocol::record_batch::parse_header;
 use crate::error::BrokerError;
 use crate::partition::producer_state::{Checked, IncomingBatch, ProducerEntry, ProducerStates};
 use crate::partition::producer_state_recovery::{apply_producer_batches, ProducerBatch};
-use crate::partition::replica_storage::EntryWrites;
 use crate::partition::Partition;
 
 /// The offset recorded for a batch proposed this round: the log has not assigned it yet.
@@ -93,19 +92,19 @@ pub(super) enum ProducerWrites {
 }
 
 impl ProducerWrites {
-    /// Before `writes` touch the log; `replacing` when they (or a restart before them)
-    /// replace batches in it.
+    /// Before the writes with `batches` touch the log; `replacing` when they (or a restart
+    /// before them) replace batches in it.
     pub(super) fn before(
         partition: &Partition,
         replacing: bool,
-        writes: &EntryWrites,
+        batches: Vec<ProducerBatch>,
     ) -> Result<Self, BrokerError> {
         if replacing {
             // A snapshot may describe the batches going away.
             partition.forget_producer_snapshot()?;
             return Ok(Self::Replay);
         }
-        Ok(Self::Add(writes.producer_batches()))
+        Ok(Self::Add(batches))
     }
 
     /// Once the writes are in the log.

@@ -21,7 +21,8 @@ async fn persist(
 ) -> Result<(), String> {
     let writes = storage.write_plan(entries).map_err(err)?;
     let replacing = writes.cuts(partition.log());
-    let producers = ProducerWrites::before(partition, replacing, &writes).map_err(err)?;
+    let batches = writes.written_batches().producer_batches;
+    let producers = ProducerWrites::before(partition, replacing, batches).map_err(err)?;
     ReplicaStorage::write(partition.log(), writes)
         .await
         .map_err(err)?;
