@@ -79,6 +79,13 @@ pub enum BrokerError {
     TransactionCoordinatorFenced(String),
     #[error("The coordinator is not available.")]
     CoordinatorNotAvailable,
+    /// This node does not lead the coordinator's internal partition (clients look the
+    /// coordinator up again).
+    #[error("This is not the correct coordinator.")]
+    NotCoordinator,
+    /// This node leads the partition but has not caught up with its log yet.
+    #[error("The coordinator is loading and hence can't process requests.")]
+    CoordinatorLoadInProgress,
     #[error("cross-shard call failed: {0}")]
     Bus(#[from] BusError),
     #[error("storage error: {0}")]
@@ -139,6 +146,8 @@ impl BrokerError {
             E::InvalidTxnState(_) => K::InvalidTxnState,
             E::TransactionCoordinatorFenced(_) => K::TransactionCoordinatorFenced,
             E::CoordinatorNotAvailable => K::CoordinatorNotAvailable,
+            E::NotCoordinator => K::NotCoordinator,
+            E::CoordinatorLoadInProgress => K::CoordinatorLoadInProgress,
             E::Storage(_) => K::KafkaStorageError,
             E::Metadata(_) | E::Internal(_) | E::Startup(_) => K::UnknownServerError,
         }

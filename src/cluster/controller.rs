@@ -248,6 +248,9 @@ impl Controller {
                 reports,
                 observer_applied,
             } => return self.heartbeat(registration, reports, observer_applied),
+            ControllerRequest::WriteTxnMarkers { .. } => Err(BrokerError::InvalidRequest(
+                "transaction markers go to partition leaders, not the controller".into(),
+            )),
         };
         match command {
             Ok(command) => proposed(self.propose(&command).await),

@@ -1,5 +1,6 @@
 //! What brokers ask the controller leader over the internal RPC (`crate::rpc` Request
-//! frames), and its answers. JSON: the control plane is low-rate and JSON keeps it readable
+//! frames), and its answers; also the one request brokers send each other's partition
+//! leaders, a transaction coordinator's markers. JSON: the control plane is low-rate and JSON keeps it readable
 //! in a packet capture.
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,12 @@ pub enum ControllerRequest {
         /// them after this index; voters have the log themselves and send `None`.
         observer_applied: Option<u64>,
     },
+    /// To a partition leader, from a transaction coordinator: write `marker` to these of
+    /// its partitions (Kafka's WriteTxnMarkers between brokers).
+    WriteTxnMarkers {
+        marker: crate::partition::txn_markers::TxnMarker,
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +54,8 @@ pub enum ControllerResponse {
         /// For observers: committed metadata commands `(index, encoded command)`.
         commands: Vec<(u64, Vec<u8>)>,
     },
+    /// Per partition of a `WriteTxnMarkers`, in its order: written (`None`) or why not.
+    TxnMarkers(Vec<Option<WireError>>),
 }
 
 /// A Kafka error code and message travelling between brokers.
@@ -69,6 +78,7 @@ impl WireError {
         let WireError { code, message } = self;
         match code {
             3 => BrokerError::UnknownTopicOrPartition,
+            6 => BrokerError::NotLeaderOrFollower,
             7 => BrokerError::RequestTimedOut(message),
             17 => BrokerError::InvalidTopic(message),
             36 => BrokerError::TopicAlreadyExists(strip_topic_exists(&message)),

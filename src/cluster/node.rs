@@ -18,7 +18,7 @@ use bytes::Bytes;
 use ringlet_raft::NodeId;
 
 use super::controller::{Controller, CONTROLLER_GROUP};
-use super::controller_rpc::{self, ControllerRequest, ControllerResponse};
+use super::controller_rpc::{self, ControllerRequest, ControllerResponse, WireError};
 use super::leaders::{LeaderReport, LeaderTable};
 use super::metadata_stm::{BrokerRegistration, BrokerTable, MetadataCommand, MetadataState};
 use super::topic_table::TopicTable;
@@ -33,6 +33,9 @@ pub const MAX_RPC_FRAME_BYTES: usize = 64 << 20;
 /// How often a broker heartbeats the controller (also how fresh remote leadership is).
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 const CONTROLLER_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// A call to another broker's partitions: longer than their commit timeout (a marker
+/// waits for its Raft group to commit it).
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Shard 0's extra duties.
 pub struct Hub {
@@ -410,10 +413,27 @@ async fn answer(state: &Rc<ShardState>, payload: &[u8]) -> ControllerResponse {
             return ControllerResponse::NotLeader { leader: None };
         }
     };
+    if let ControllerRequest::WriteTxnMarkers { marker, partitions } = request {
+        return write_txn_markers(state, partitions, marker).await;
+    }
     let Some(controller) = state.cluster.as_ref().and_then(|c| c.controller.clone()) else {
         return ControllerResponse::NotLeader { leader: None };
     };
     controller.execute(request).await
+}
+
+/// A coordinator's markers for partitions this broker leads (or led, as it knew).
+async fn write_txn_markers(
+    state: &Rc<ShardState>,
+    partitions: Vec<(String, i32)>,
+    marker: crate::partition::txn_markers::TxnMarker,
+) -> ControllerResponse {
+    let written = crate::partition::txn_markers::write_markers(state, partitions, marker).await;
+    let errors = written
+        .into_iter()
+        .map(|(_, result)| result.err().map(|err| WireError::from_error(&err)))
+        .collect();
+    ControllerResponse::TxnMarkers(errors)
 }
 
 // ------------------------------------------------------------------ controller driver
@@ -549,7 +569,7 @@ async fn heartbeat_once(state: &Rc<ShardState>) {
             hub.controller_hint
                 .set(leader.filter(|id| Some(*id) != target));
         }
-        ControllerResponse::Proposed(_) => {}
+        ControllerResponse::Proposed(_) | ControllerResponse::TxnMarkers(_) => {}
     }
 }
 
@@ -629,6 +649,27 @@ async fn call_controller(
     controller_rpc::decode(&answer)
 }
 
+/// Sends `request` to broker `id` from this shard's link to it and waits for the answer.
+pub async fn call_peer(
+    state: &ShardState,
+    id: i32,
+    request: &ControllerRequest,
+) -> Result<ControllerResponse, BrokerError> {
+    let cluster = state
+        .cluster
+        .as_ref()
+        .ok_or_else(|| BrokerError::internal("a peer call on a single node"))?;
+    let addr = cluster
+        .peer_addr(id)
+        .ok_or(BrokerError::NotLeaderOrFollower)?;
+    let link = cluster.peers.link(id as NodeId, addr);
+    let answer = link
+        .call(controller_rpc::encode(request), PEER_CALL_TIMEOUT)
+        .await
+        .map_err(|err| BrokerError::RequestTimedOut(format!("broker {id}: {err}")))?;
+    controller_rpc::decode(&answer)
+}
+
 // ------------------------------------------------------------------ proposals
 
 /// Runs `request` on the controller leader (from shard 0, which the caller hops to):
@@ -673,7 +714,7 @@ pub async fn request(
                     .set(leader.filter(|id| Some(*id) != target));
                 ringlet_shard::task::sleep(Duration::from_millis(100)).await;
             }
-            ControllerResponse::Heartbeat { .. } => {
+            ControllerResponse::Heartbeat { .. } | ControllerResponse::TxnMarkers(_) => {
                 return Err(BrokerError::internal("controller answered a request oddly"))
             }
         }

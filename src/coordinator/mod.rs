@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod group;
+pub mod internal_log;
 pub mod log_io;
 pub mod ops;
 pub mod records;
@@ -44,7 +45,7 @@ pub async fn ensure_offsets_topic(state: &ShardState) -> Result<i32, BrokerError
     let partitions = state.coordinator.config().offsets_topic_partitions;
     let mut configs = TopicConfigs::new();
     configs.insert("cleanup.policy".into(), "compact".into());
-    let replication_factor = offsets_replication_factor(state);
+    let replication_factor = internal_topic_replication_factor(state);
     let created = crate::cluster::create_topic(
         state,
         OFFSETS_TOPIC,
@@ -61,15 +62,16 @@ pub async fn ensure_offsets_topic(state: &ShardState) -> Result<i32, BrokerError
         .ok_or_else(|| BrokerError::internal("offsets topic missing right after its creation"))
 }
 
-/// Kafka's `offsets.topic.replication.factor` is 3; a smaller cluster gets one replica per
-/// broker (Kafka would refuse to create the topic until three brokers are up).
-fn offsets_replication_factor(state: &ShardState) -> i16 {
-    const OFFSETS_TOPIC_REPLICATION_FACTOR: usize = 3;
+/// Kafka's `offsets.topic.replication.factor` and `transaction.state.log.replication.factor`
+/// are 3; a smaller cluster gets one replica per broker (Kafka would refuse to create the
+/// topic until three brokers are up).
+pub fn internal_topic_replication_factor(state: &ShardState) -> i16 {
+    const INTERNAL_TOPIC_REPLICATION_FACTOR: usize = 3;
     match state.cluster.as_ref() {
         Some(cluster) => cluster
             .alive_brokers()
             .len()
-            .clamp(1, OFFSETS_TOPIC_REPLICATION_FACTOR) as i16,
+            .clamp(1, INTERNAL_TOPIC_REPLICATION_FACTOR) as i16,
         None => 1,
     }
 }
@@ -135,8 +137,13 @@ pub fn fresh_member_id(client_id: &str) -> String {
 }
 
 /// The code for a group request whose coordinator could not be reached or could not
-/// persist (clients retry COORDINATOR_NOT_AVAILABLE after looking the coordinator up again).
+/// persist: NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS as they are (this node does not
+/// lead the group's partition, or is still catching up), else COORDINATOR_NOT_AVAILABLE
+/// (clients retry all three after looking the coordinator up again).
 pub fn unavailable_code(err: &BrokerError) -> i16 {
     tracing::warn!(error = %err, "group coordinator unavailable");
-    kafka_protocol::ResponseError::CoordinatorNotAvailable.code()
+    match err {
+        BrokerError::NotCoordinator | BrokerError::CoordinatorLoadInProgress => err.code_i16(),
+        _ => kafka_protocol::ResponseError::CoordinatorNotAvailable.code(),
+    }
 }

@@ -1,13 +1,16 @@
 //! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node (on a
-//! cluster: the leader of the group's offsets partition), after making sure
-//! `__consumer_offsets` exists. Transaction keys: this node, after making sure
-//! `__transaction_state` exists.
+//! cluster: the leader of the group's `__consumer_offsets` partition), after making sure
+//! that topic exists. Transaction keys likewise with `__transaction_state`: as in Kafka, a
+//! coordinator is wherever its internal partition's leader is.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::coordinator::internal_log::raft_group;
+use crate::coordinator::routing::{offsets_partition, OFFSETS_TOPIC};
+use crate::coordinator::txn::{txn_partition, TXN_TOPIC};
 use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::FindCoordinator;
@@ -58,13 +61,19 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
     let ready = match key_type {
         KEY_TYPE_GROUP => match crate::coordinator::ensure_offsets_topic(&ctx.state).await {
             Ok(partitions) if ctx.state.is_clustered() => {
-                return group_coordinator_in_cluster(ctx, key, partitions);
+                let partition = offsets_partition(&key, partitions);
+                return coordinator_in_cluster(ctx, key, OFFSETS_TOPIC, partition);
             }
             outcome => outcome.map(|_| ()),
         },
-        KEY_TYPE_TRANSACTION => crate::coordinator::txn::ensure_txn_topic(&ctx.state)
-            .await
-            .map(|_| ()),
+        KEY_TYPE_TRANSACTION => match crate::coordinator::txn::ensure_txn_topic(&ctx.state).await
+        {
+            Ok(partitions) if ctx.state.is_clustered() => {
+                let partition = txn_partition(&key, partitions);
+                return coordinator_in_cluster(ctx, key, TXN_TOPIC, partition);
+            }
+            outcome => outcome.map(|_| ()),
+        },
         _ => {
             return unavailable(
                 key,
@@ -89,12 +98,16 @@ async fn find(ctx: &RequestContext, key_type: i8, key: StrBytes) -> Coordinator 
         .with_port(i32::from(advertise.port))
 }
 
-/// On a cluster a group's coordinator is the leader of its `__consumer_offsets` partition,
+/// On a cluster a coordinator is the leader of its internal partition (`topic`-`partition`),
 /// as this broker knows it; COORDINATOR_NOT_AVAILABLE while that partition has none.
-fn group_coordinator_in_cluster(ctx: &RequestContext, key: StrBytes, partitions: i32) -> Coordinator {
-    let partition = crate::coordinator::routing::offsets_partition(&key, partitions);
+fn coordinator_in_cluster(
+    ctx: &RequestContext,
+    key: StrBytes,
+    topic: &str,
+    partition: i32,
+) -> Coordinator {
     let leader = ctx.state.cluster.as_ref().and_then(|cluster| {
-        let group = crate::coordinator::log_io::offsets_group(&ctx.state, partition)?;
+        let group = raft_group(&ctx.state, topic, partition)?;
         let leader = cluster.leaders().get(group)?.leader;
         let broker = cluster.brokers().get(leader)?.clone();
         Some((leader, broker))
@@ -108,7 +121,7 @@ fn group_coordinator_in_cluster(ctx: &RequestContext, key: StrBytes, partitions:
         None => unavailable(
             key,
             ResponseError::CoordinatorNotAvailable,
-            "the group's offsets partition has no leader yet",
+            "the coordinator's internal partition has no leader yet",
         ),
     }
 }

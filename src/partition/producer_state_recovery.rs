@@ -67,7 +67,8 @@ fn replay(states: &mut ProducerStates, data: &[u8]) {
 pub struct ProducerBatch {
     header: RecordBatchHeader,
     base_offset: i64,
-    marker: Option<(bool, i32)>,
+    /// A transaction marker's `(commit, coordinator_epoch)`.
+    pub marker: Option<(bool, i32)>,
 }
 
 /// The batches in `data` that carry a producer id, at their headers' offsets (batches read

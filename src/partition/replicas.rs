@@ -80,10 +80,20 @@ pub enum Acks {
 /// Base and last offset of a replicated append.
 pub type Replicated = Result<(i64, i64), BrokerError>;
 
+/// Who wrote a proposed batch (Kafka's `AppendOrigin`): a client's batches are checked
+/// against the producer state; a coordinator's (transaction markers, transactional offset
+/// commits) carry no sequence and get the coordinator's checks only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Coordinator,
+}
+
 struct Proposal {
     group: u64,
     data: Bytes,
     acks: Acks,
+    origin: Origin,
     reply: OneshotSender<Replicated>,
 }
 
@@ -241,12 +251,20 @@ impl ReplicaManager {
     /// term: only then is its high watermark the true commit point (a new leader's commit
     /// index may lag until its first entry commits), so state rebuilt from the log, like a
     /// group coordinator's, is complete.
-    pub fn serving_epoch(&self, group: u64) -> Option<i32> {
+    /// Else NOT_COORDINATOR where it does not lead, COORDINATOR_LOAD_IN_PROGRESS where it
+    /// leads but has not committed in its term yet (Kafka's answers for the same cases).
+    pub fn serving_epoch(&self, group: u64) -> Result<i32, BrokerError> {
         let groups = self.groups.borrow();
-        let node = groups.group(group).filter(|node| node.is_leader())?;
+        let node = groups
+            .group(group)
+            .filter(|node| node.is_leader())
+            .ok_or(BrokerError::NotCoordinator)?;
         let term = node.term();
         let committed_in_term = node.log_term(node.commit_index()).is_ok_and(|t| t == term);
-        committed_in_term.then_some(term as i32)
+        if !committed_in_term {
+            return Err(BrokerError::CoordinatorLoadInProgress);
+        }
+        Ok(term as i32)
     }
 
     /// Replicates one produced batch; resolves per `acks`, or REQUEST_TIMED_OUT after
@@ -258,6 +276,30 @@ impl ReplicaManager {
         acks: Acks,
         timeout: Duration,
     ) -> Replicated {
+        self.produce_as(group, records, acks, timeout, Origin::Client)
+            .await
+    }
+
+    /// [`ReplicaManager::produce`] for a batch from `origin`.
+    pub async fn produce_as(
+        &self,
+        group: u64,
+        records: BytesMut,
+        acks: Acks,
+        timeout: Duration,
+        origin: Origin,
+    ) -> Replicated {
+        // A Raft entry is exactly one batch (its offsets are planned from that batch's
+        // header): anything else is the caller's bug, refused here rather than found by the
+        // storage's invariant after it was replicated.
+        let batches = ringlet_protocol::record_batch::split_batches(&records)
+            .map_err(|err| BrokerError::CorruptMessage(err.to_string()))?;
+        if batches.len() != 1 {
+            return Err(BrokerError::internal(format!(
+                "a replicated write of {} record batches (one expected)",
+                batches.len()
+            )));
+        }
         let Some(replica) = self.replica(group) else {
             return Err(BrokerError::NotLeaderOrFollower);
         };
@@ -278,6 +320,7 @@ impl ReplicaManager {
             group,
             data: records.freeze(),
             acks,
+            origin,
             reply,
         });
         self.wake.notify();
@@ -473,6 +516,7 @@ impl ReplicaManager {
             group,
             data,
             acks,
+            origin,
             reply,
         } = proposal;
         let (Ok(node), Some(replica)) = (groups.group_mut(group), self.replica(group)) else {
@@ -483,7 +527,7 @@ impl ReplicaManager {
             reply.send(Err(BrokerError::NotLeaderOrFollower));
             return;
         }
-        match round.admit(group, &replica.partition, &data) {
+        match round.admit(group, &replica.partition, &data, origin) {
             Ok(Admission::Propose) => {}
             Ok(Admission::Duplicate(first_offset)) => {
                 answer_duplicate(node, &replica, first_offset, acks, reply);

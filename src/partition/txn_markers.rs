@@ -1,9 +1,11 @@
 //! Transaction markers: the COMMIT/ABORT control batches that end a transaction on a partition.
 //!
-//! [`write_markers`] is what the transaction coordinator (and the WriteTxnMarkers API) calls:
-//! it routes each partition to its owning shard (one hop per shard), appends one control
-//! batch there through the producer state (`Partition::append_marker`), and answers once the
-//! marker is durable. The batch layout is Kafka's: attributes control + transactional, the
+//! [`write_markers`] is what the transaction coordinator (and the WriteTxnMarkers API) calls
+//! for the partitions of this node: it routes each partition to its owning shard (one hop
+//! per shard), appends one control batch there through the producer state
+//! (`Partition::append_marker`; a replicated partition's leader proposes it to its Raft
+//! group instead, and every replica updates its producer state as it writes it), and
+//! answers once the marker is durable (committed). The batch layout is Kafka's: attributes control + transactional, the
 //! producer's id and epoch, no sequence, one control record whose key is
 //! `version:i16 = 0, type:i16` (0 = ABORT, 1 = COMMIT) and whose value is Kafka's
 //! `EndTransactionMarker`, `version:i16 = 0, coordinator_epoch:i32`.
@@ -16,10 +18,15 @@ use bytes::{BufMut, BytesMut};
 use ringlet_protocol::record_batch::{RecordBatchHeader, HEADER_SIZE};
 
 use super::fan_out::on_owners;
+use super::replicas::{Acks, Origin};
 use super::waiters::join_all;
 use super::{lookup, now_ms, ops};
+use crate::coordinator::routing::OFFSETS_TOPIC;
 use crate::error::BrokerError;
 use crate::state::ShardState;
+
+/// How long a marker may take to commit on a replicated partition.
+const MARKER_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Batch attribute bits (Kafka `DefaultRecordBatch`).
 const TRANSACTIONAL_BIT: i16 = 0x10;
@@ -29,7 +36,7 @@ const ABORT_TYPE: i16 = 0;
 const COMMIT_TYPE: i16 = 1;
 
 /// One transaction end, as the coordinator sends it to every partition of the transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxnMarker {
     pub producer_id: i64,
     pub producer_epoch: i16,
@@ -37,10 +44,11 @@ pub struct TxnMarker {
     pub coordinator_epoch: i32,
 }
 
-/// Appends `marker` to each of `partitions` on its owning shard; each result is the marker's
-/// offset once durable, or why that partition failed (UNKNOWN_TOPIC_OR_PARTITION,
-/// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED, storage errors). Results are in
-/// the order of `partitions`.
+/// Appends `marker` to each of `partitions` on its owning shard of this node; each result
+/// is the marker's offset once durable, or why that partition failed
+/// (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER on a replica this node does not
+/// lead, INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED, storage errors). Results
+/// are in the order of `partitions`.
 pub async fn write_markers(
     state: &Rc<ShardState>,
     partitions: Vec<(String, i32)>,
@@ -65,40 +73,80 @@ pub async fn write_markers(
     partitions.into_iter().zip(results).collect()
 }
 
-/// On the owning shard: appends the marker to each partition in turn (offsets in order),
-/// then waits for durability on all of them at once (one fdatasync per log, overlapping).
+/// On the owning shard: writes the marker to each partition, all at once, and answers
+/// each once its marker is durable (one fdatasync per log, overlapping). A replicated
+/// partition takes it through its Raft group, as its leader; a `__consumer_offsets`
+/// partition then resolves the producer's pending transactional offsets.
 async fn append_markers_here(
     owner: &Rc<ShardState>,
     items: Vec<(usize, (String, i32))>,
     marker: TxnMarker,
 ) -> Vec<(usize, Result<i64, BrokerError>)> {
-    let lookup = lookup::OwnerLookup(owner);
-    let mut appended = Vec::with_capacity(items.len());
-    for (position, (topic, index)) in items {
-        let result = match ops::partition(&owner.partitions, &lookup, &topic, index).await {
-            Ok(p) => p.append_marker(marker, now_ms()).await.map(|o| (p, o)),
-            Err(err) => Err(err),
-        };
-        appended.push((position, result));
-    }
-    let waits: Vec<Pin<Box<dyn Future<Output = _>>>> = appended
+    let writes: Vec<Pin<Box<dyn Future<Output = _>>>> = items
         .into_iter()
-        .map(|(position, result)| {
+        .map(|(position, (topic, index))| {
             Box::pin(async move {
-                let result = match result {
-                    Ok((p, offset)) => p
-                        .log()
-                        .wait_durable(offset)
-                        .await
-                        .map(|()| offset)
-                        .map_err(ops::storage_error),
-                    Err(err) => Err(err),
+                let written = write_marker(owner, &topic, index, marker).await;
+                let result = match written {
+                    Ok(offset) if topic == OFFSETS_TOPIC => {
+                        resolve_pending_offsets(owner, index, marker)
+                            .await
+                            .map(|()| offset)
+                    }
+                    other => other,
                 };
                 (position, result)
             }) as Pin<Box<dyn Future<Output = _>>>
         })
         .collect();
-    join_all(waits).await
+    join_all(writes).await
+}
+
+/// Writes `marker` to `topic`-`index` on its owner; its offset once durable.
+async fn write_marker(
+    owner: &Rc<ShardState>,
+    topic: &str,
+    index: i32,
+    marker: TxnMarker,
+) -> Result<i64, BrokerError> {
+    let lookup = lookup::OwnerLookup(owner);
+    let p = ops::partition(&owner.partitions, &lookup, topic, index).await?;
+    if let (Some(cluster), Some(group)) = (owner.cluster.as_ref(), p.replica_group()) {
+        let batch = control_batch(&marker, now_ms());
+        let (offset, _) = cluster
+            .replicas
+            .produce_as(
+                group,
+                batch,
+                Acks::Quorum,
+                MARKER_COMMIT_TIMEOUT,
+                Origin::Coordinator,
+            )
+            .await?;
+        return Ok(offset);
+    }
+    let offset = p.append_marker(marker, now_ms()).await?;
+    p.log()
+        .wait_durable(offset)
+        .await
+        .map_err(ops::storage_error)?;
+    Ok(offset)
+}
+
+/// The group coordinator's side of a marker on its offsets partition (this shard owns it).
+async fn resolve_pending_offsets(
+    owner: &Rc<ShardState>,
+    partition: i32,
+    marker: TxnMarker,
+) -> Result<(), BrokerError> {
+    crate::coordinator::txn::offsets::on_marker(
+        owner.clone(),
+        partition,
+        marker.producer_id,
+        marker.producer_epoch,
+        marker.commit,
+    )
+    .await
 }
 
 /// The control batch for `marker` (base offset 0: the log assigns the real one).

@@ -105,9 +105,7 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     }
     // Transaction recovery needs every shard up (markers cross shards): started after.
     handle.invoke_on_all_blocking(|state| async move {
-        if !state.is_clustered() {
-            crate::coordinator::txn::start(&state);
-        }
+        crate::coordinator::txn::start(&state);
     });
     let joined = handle.invoke_on_all_blocking(|state| async move {
         crate::cluster::node::start(&state).map_err(|err| err.to_string())

@@ -1,20 +1,16 @@
 //! Reading and writing `__transaction_state` partitions: one transition is one record
-//! appended and synced before the caller goes on; loading replays a partition from its log
-//! start (the last record of an id wins, a tombstone removes it).
+//! appended and made durable (on a cluster: committed) before the caller goes on; loading
+//! replays a partition's committed records from its log start (the last record of an id
+//! wins, a tombstone removes it).
 
-use std::rc::Rc;
-
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 
 use super::machine::{TxnMetadata, TxnState};
 use super::records;
+use crate::coordinator::internal_log;
 use crate::error::BrokerError;
-use crate::partition::lookup::OwnerLookup;
-use crate::partition::ops::{storage_error, PartitionLookup};
-use crate::partition::Partition;
+use crate::partition::ops::storage_error;
 use crate::state::ShardState;
 
 /// The internal topic holding transaction state.
@@ -22,61 +18,6 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 
 /// How much of the log one read during loading asks for.
 const LOAD_READ_BYTES: usize = 1 << 20;
-
-/// The open log of `topic`-`partition` on this (owning) shard.
-pub async fn open_partition(
-    state: &ShardState,
-    topic: &str,
-    partition: i32,
-) -> Result<Rc<Partition>, BrokerError> {
-    if let Some(open) = state.partitions.get(topic, partition) {
-        return Ok(open);
-    }
-    let settings = OwnerLookup(state)
-        .settings(topic, partition)
-        .ok_or(BrokerError::UnknownTopicOrPartition)?;
-    state
-        .partitions
-        .get_or_open(topic, partition, || settings)
-        .await
-        .map_err(storage_error)
-}
-
-/// One record batch of (key, value) records with the given producer fields.
-pub fn encode_batch(
-    entries: Vec<(Bytes, Option<Bytes>)>,
-    producer: Option<(i64, i16)>,
-    now_ms: i64,
-) -> Result<BytesMut, BrokerError> {
-    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
-    let batch: Vec<Record> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(index, (key, value))| Record {
-            transactional: producer.is_some(),
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            sequence: -1,
-            timestamp: now_ms,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &batch, &options)
-        .map_err(|err| BrokerError::internal(format!("encoding coordinator batch: {err}")))?;
-    Ok(buf)
-}
 
 /// Appends the transition `target` (a tombstone when Dead) and waits until it is durable.
 pub async fn write(
@@ -87,12 +28,8 @@ pub async fn write(
 ) -> Result<(), BrokerError> {
     let key = records::encode_key(&target.transactional_id);
     let value = (target.state != TxnState::Dead).then(|| records::encode_value(target));
-    let batch = encode_batch(vec![(key, value)], None, now_ms)?;
-    let log = open_partition(state, TXN_TOPIC, partition).await?;
-    log.append(batch, now_ms, true)
-        .await
-        .map_err(storage_error)?;
-    Ok(())
+    let batch = internal_log::encode_batch(vec![(key, value)], None, now_ms)?;
+    internal_log::append(state, TXN_TOPIC, partition, batch, now_ms).await
 }
 
 /// Every (transactional id, value) of partition `partition`, in log order.
@@ -100,8 +37,9 @@ pub async fn read_all(
     state: &ShardState,
     partition: i32,
 ) -> Result<Vec<(String, Option<TxnMetadata>)>, BrokerError> {
-    let log = open_partition(state, TXN_TOPIC, partition).await?;
-    let end = log.log().log_end_offset();
+    let log = internal_log::open(state, TXN_TOPIC, partition).await?;
+    // Committed records only (the whole log on a single node).
+    let end = log.high_watermark();
     let mut offset = log.log().log_start_offset();
     let mut out = Vec::new();
     while offset < end {

@@ -7,16 +7,22 @@
 //! use and, at start-up, eagerly ([`start`]) so that open transactions keep timing out and
 //! prepared ones get their markers after a restart.
 //!
+//! On a cluster `__transaction_state` is replicated and this node coordinates an id only
+//! while it leads the id's partition (FindCoordinator names that leader); the [`service`]
+//! loads a partition when this node comes to lead it, and [`markers`] carries phase two to
+//! each data partition's leader, on this broker or another.
+//!
 //! * [`machine`]: Kafka's `TransactionMetadata` and coordinator decisions, pure.
 //! * [`records`]: Kafka's key/value layouts of `__transaction_state`.
 //! * [`log`]: records to and from the partition logs.
 //! * [`service`]: per-shard state, persistence, markers (phase two), the timer.
 //! * [`ops`]: the operations each request runs on the coordinator shard.
+//! * [`markers`]: phase two's transport, to partition leaders anywhere in the cluster.
 //! * [`offsets`]: TxnOffsetCommit on the group coordinator (pending until the marker).
 //!
 //! Two-phase commit: EndTxn persists PrepareCommit/PrepareAbort (the decision), writes the
 //! COMMIT/ABORT markers to every partition of the transaction through
-//! `partition::txn_markers::write_markers`, then persists CompleteCommit/CompleteAbort. The
+//! [`markers::send_markers`], then persists CompleteCommit/CompleteAbort. The
 //! client's EndTxn is answered once the markers are written (or, when some cannot be
 //! written now, once the decision is durable: the timer retries the markers), so a client
 //! that saw its commit succeed reads its own transaction.
@@ -24,6 +30,7 @@
 pub mod config;
 pub mod log;
 pub mod machine;
+pub mod markers;
 pub mod offsets;
 pub mod ops;
 pub mod records;
@@ -54,11 +61,16 @@ pub async fn ensure_txn_topic(state: &ShardState) -> Result<i32, BrokerError> {
     let partitions = state.txn.config().topic_partitions;
     let mut configs = TopicConfigs::new();
     configs.insert("cleanup.policy".into(), "compact".into());
-    if state.is_clustered() {
-        // See coordinator::ensure_offsets_topic: not replicated yet.
-        return Err(BrokerError::CoordinatorNotAvailable);
-    }
-    match crate::cluster::create_topic(state, TXN_TOPIC, partitions, 1, configs, false).await {
+    let replication_factor = crate::coordinator::internal_topic_replication_factor(state);
+    let created = crate::cluster::create_topic(
+        state,
+        TXN_TOPIC,
+        partitions,
+        replication_factor,
+        configs,
+        false,
+    );
+    match created.await {
         Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
         Err(err) => return Err(err),
     }
@@ -126,7 +138,13 @@ where
         .bus
         .invoke_on_all(move |owner: Rc<ShardState>| async move {
             for partition in 0..partitions {
-                if partition_shard(TXN_TOPIC, partition, owner.shard_count) == owner.shard_id {
+                let here =
+                    partition_shard(TXN_TOPIC, partition, owner.shard_count) == owner.shard_id;
+                // On a cluster a broker answers for the partitions it leads (admin clients
+                // ask every broker, as with Kafka's ListTransactions).
+                let serving =
+                    crate::coordinator::internal_log::serving_epoch(&owner, TXN_TOPIC, partition);
+                if here && serving.is_ok() {
                     TxnCoordinator::txns(&owner, partition).await?;
                 }
             }
@@ -175,20 +193,37 @@ pub async fn init_transactional_producer(
 }
 
 /// The code for a transaction request whose coordinator could not be reached or could not
-/// persist: clients look the coordinator up again and retry.
+/// persist: clients look the coordinator up again and retry. As Kafka's
+/// `TransactionStateManager` does, a write refused because this node no longer leads the
+/// partition is NOT_COORDINATOR, and one that could not reach a majority in time is
+/// COORDINATOR_NOT_AVAILABLE (never a partition error the client has no use for here).
 pub fn unavailable_code(err: &BrokerError) -> i16 {
+    use kafka_protocol::ResponseError;
     tracing::warn!(error = %err, "transaction coordinator unavailable");
     match err {
-        BrokerError::Storage(_) | BrokerError::Bus(_) | BrokerError::Internal(_) => {
-            kafka_protocol::ResponseError::CoordinatorNotAvailable.code()
+        BrokerError::NotLeaderOrFollower | BrokerError::StaleTopic => {
+            ResponseError::NotCoordinator.code()
         }
+        BrokerError::NotCoordinator | BrokerError::CoordinatorLoadInProgress => err.code_i16(),
+        BrokerError::Storage(_)
+        | BrokerError::Bus(_)
+        | BrokerError::Internal(_)
+        | BrokerError::RequestTimedOut(_)
+        | BrokerError::NotEnoughReplicas(_)
+        | BrokerError::UnknownTopicOrPartition
+        | BrokerError::ShuttingDown => ResponseError::CoordinatorNotAvailable.code(),
         _ => err.code_i16(),
     }
 }
 
 /// Starts the coordinator of this shard: loads its transaction state partitions in the
-/// background (if the topic exists) so recovery does not wait for clients.
+/// background (if the topic exists) so recovery does not wait for clients. On a cluster it
+/// watches instead for partitions this node comes to lead, and loads each as it does.
 pub fn start(state: &Rc<ShardState>) {
+    if state.is_clustered() {
+        service::watch_leadership(state);
+        return;
+    }
     let state = state.clone();
     ringlet_shard::task::spawn_local(async move {
         service::load_owned(&state).await;

@@ -20,7 +20,6 @@ use std::rc::Rc;
 use bytes::Buf;
 use kafka_protocol::records::Record;
 
-use super::log::{encode_batch, open_partition};
 use super::machine::TxnError;
 use crate::coordinator::group::{CommitInput, CommittedOffset, GroupError, GroupRecord};
 use crate::coordinator::records as group_records;
@@ -28,7 +27,6 @@ use crate::coordinator::routing::OFFSETS_TOPIC;
 use crate::coordinator::service::GroupCoordinator;
 use crate::error::BrokerError;
 use crate::partition::now_ms;
-use crate::partition::ops::storage_error;
 use crate::state::ShardState;
 
 /// The pending transactional offsets of one offsets partition.
@@ -232,10 +230,8 @@ async fn append(
         return Ok(());
     }
     let entries = records.iter().map(group_records::encode).collect();
-    let batch = encode_batch(entries, Some(producer), now)?;
-    let log = open_partition(owner, OFFSETS_TOPIC, partition).await?;
-    log.append(batch, now, true).await.map_err(storage_error)?;
-    Ok(())
+    let batch = crate::coordinator::internal_log::encode_batch(entries, Some(producer), now)?;
+    crate::coordinator::internal_log::append(owner, OFFSETS_TOPIC, partition, batch, now).await
 }
 
 /// A COMMIT or ABORT marker of `producer_id` is durable on offsets partition `partition`

@@ -94,8 +94,8 @@ pub async fn add_partitions(
 }
 
 /// EndTxn: the decision is durable before the answer; the markers are written before it
-/// too unless one fails (then the timer retries them and the answer is still success: the
-/// outcome is decided).
+/// too unless one fails (then a background completion retries them and the answer is still
+/// success: the outcome is decided).
 pub async fn end_txn(
     owner: Rc<ShardState>,
     partition: i32,
@@ -118,7 +118,8 @@ pub async fn end_txn(
         .await
         .map_err(|err| super::unavailable_code(&err))?;
     if let Err(err) = complete(&owner, partition, &set, &transactional_id).await {
-        tracing::warn!(%transactional_id, error = %err, "markers pending; the timer retries");
+        tracing::warn!(%transactional_id, error = %err, "markers pending; retrying in the background");
+        spawn_completion(&owner, partition, &set, transactional_id);
     }
     Ok(())
 }
@@ -146,7 +147,7 @@ pub fn list(
     let now = now_ms();
     owner
         .txn
-        .loaded()
+        .loaded(owner)
         .into_iter()
         .flat_map(|(_, set)| {
             set.borrow()

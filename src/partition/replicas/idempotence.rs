@@ -13,12 +13,14 @@
 
 use std::collections::HashMap;
 
-use ringlet_protocol::record_batch::parse_header;
+use ringlet_protocol::record_batch::{parse_header, RecordBatchHeader};
 
 use crate::error::BrokerError;
 use crate::partition::producer_state::{Checked, IncomingBatch, ProducerEntry, ProducerStates};
 use crate::partition::producer_state_recovery::{apply_producer_batches, ProducerBatch};
 use crate::partition::Partition;
+
+use super::Origin;
 
 /// The offset recorded for a batch proposed this round: the log has not assigned it yet.
 const NOT_WRITTEN: i64 = -1;
@@ -41,12 +43,14 @@ impl RoundProducers {
         self.0.retain(|(of, _), _| *of != group);
     }
 
-    /// Checks `records` (one batch) of `group` and counts it as proposed when it passes.
+    /// Checks `records` (one batch) of `group` from `origin` and counts it as proposed when
+    /// it passes.
     pub(super) fn admit(
         &mut self,
         group: u64,
         partition: &Partition,
         records: &[u8],
+        origin: Origin,
     ) -> Result<Admission, BrokerError> {
         let header =
             parse_header(records).map_err(|err| BrokerError::CorruptMessage(err.to_string()))?;
@@ -64,7 +68,22 @@ impl RoundProducers {
         };
         let mut states =
             ProducerStates::from_parts(known.into_iter().collect(), Default::default());
-        match states.check(&batch)? {
+        let admission = match origin {
+            Origin::Client => Self::check_client(&mut states, &batch)?,
+            Origin::Coordinator => Self::check_coordinator(&mut states, &header, records)?,
+        };
+        if let Some(entry) = states.entry(batch.producer_id) {
+            self.0.insert(key, entry.clone());
+        }
+        Ok(admission)
+    }
+
+    /// Kafka's client checks (sequence, epoch, transaction state).
+    fn check_client(
+        states: &mut ProducerStates,
+        batch: &IncomingBatch,
+    ) -> Result<Admission, BrokerError> {
+        match states.check(batch)? {
             // Proposed earlier this round and not written yet: no offsets to answer with.
             // Retriable; the retry finds it written.
             Checked::Duplicate(meta) if meta.first_offset == NOT_WRITTEN => {
@@ -72,13 +91,45 @@ impl RoundProducers {
             }
             Checked::Duplicate(meta) => Ok(Admission::Duplicate(meta.first_offset)),
             Checked::Append => {
-                states.apply(&batch, NOT_WRITTEN);
-                if let Some(entry) = states.entry(batch.producer_id) {
-                    self.0.insert(key, entry.clone());
-                }
+                states.apply(batch, NOT_WRITTEN);
                 Ok(Admission::Propose)
             }
         }
+    }
+
+    /// A coordinator's batch: a marker must not come from an older producer or coordinator
+    /// epoch (`check_marker`); transactional offsets carry no sequence to check.
+    fn check_coordinator(
+        states: &mut ProducerStates,
+        header: &RecordBatchHeader,
+        records: &[u8],
+    ) -> Result<Admission, BrokerError> {
+        let Some(ProducerBatch { marker, .. }) = ProducerBatch::of(header, records, NOT_WRITTEN)
+        else {
+            return Err(BrokerError::CorruptMessage(
+                "a control batch that is not a transaction marker".into(),
+            ));
+        };
+        let (producer_id, epoch) = (header.producer_id, header.producer_epoch);
+        match marker {
+            Some((commit, coordinator_epoch)) => {
+                states.check_marker(producer_id, epoch, coordinator_epoch)?;
+                states.apply_marker(
+                    producer_id,
+                    epoch,
+                    commit,
+                    coordinator_epoch,
+                    NOT_WRITTEN,
+                    header.max_timestamp,
+                );
+            }
+            None => {
+                if let Some(incoming) = IncomingBatch::from_header(header) {
+                    states.apply(&incoming, NOT_WRITTEN);
+                }
+            }
+        }
+        Ok(Admission::Propose)
     }
 }
 
