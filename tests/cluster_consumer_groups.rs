@@ -1,7 +1,8 @@
 //! Consumer groups on a 3-broker cluster (issue #6, what a Kafka user expects of one): a
 //! group's coordinator is the leader of its `__consumer_offsets` partition, which is
 //! replicated like any other (RF 3); committed offsets survive the coordinator's broker being
-//! killed, and the group resumes, coordinated elsewhere, where it had committed.
+//! killed, and the group resumes, coordinated elsewhere, where it had committed. A commit of
+//! many partitions at once is one replicated write, read back whole.
 
 mod common;
 mod idempotence_support;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::kafka::{
     base_config, create_replicated_topic, flush_and_check_all_acked, recording_producer,
-    send_with_retry, CLIENT_TIMEOUT,
+    retry_coordinator_moves, send_with_retry, CLIENT_TIMEOUT,
 };
 use common::{unique_topic, wait_for};
 use idempotence_support::call;
@@ -20,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::BaseRecord;
+use rdkafka::{Offset, TopicPartitionList};
 
 const MESSAGES: usize = 200;
 const FIRST_READ: usize = 120;
@@ -73,6 +75,56 @@ fn committed_offsets_survive_the_coordinators_broker() {
         .unwrap();
     let now_coordinator = find_coordinator(&cluster, survivor, &group);
     assert!(now_coordinator >= 0 && now_coordinator != coordinator);
+}
+
+/// Regression: the coordinator encoded a commit of N partitions as N record batches, and a
+/// Raft entry of several batches broke the replica's offset plan (a shard panicked on the
+/// invariant, the commit never completed). Now it is one batch, written and read back whole.
+#[test]
+fn a_commit_of_many_partitions_is_stored_whole() {
+    const COMMITTED_PARTITIONS: i32 = 6;
+    let cluster = Cluster::start(3);
+    let topic = unique_topic("cluster-group-many");
+    create_replicated_topic(&cluster.bootstrap(), &topic, COMMITTED_PARTITIONS, 3);
+    let group = unique_topic("cluster-group-many-id");
+    let offsets: Vec<i64> = (0..COMMITTED_PARTITIONS)
+        .map(|p| 10 + i64::from(p))
+        .collect();
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in (0..).zip(&offsets) {
+        list.add_partition_offset(&topic, partition, Offset::Offset(*offset))
+            .expect("offset list");
+    }
+    let committer = group_member(&cluster.bootstrap(), &group);
+    retry_coordinator_moves("the commit of every partition", || {
+        committer.commit(&list, CommitMode::Sync)
+    });
+
+    let reader = group_member(&cluster.bootstrap(), &group);
+    let mut wanted = TopicPartitionList::new();
+    for partition in 0..COMMITTED_PARTITIONS {
+        wanted.add_partition(&topic, partition);
+    }
+    let committed = retry_coordinator_moves("reading the commit back", || {
+        reader.committed_offsets(wanted.clone(), CLIENT_TIMEOUT)
+    });
+    let read: Vec<i64> = (0..COMMITTED_PARTITIONS)
+        .map(
+            |p| match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(at)) => at,
+                other => panic!("partition {p}: committed {other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(read, offsets, "every partition's committed offset");
+}
+
+fn group_member(bootstrap: &str, group: &str) -> BaseConsumer {
+    base_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create consumer")
 }
 
 fn expected(range: std::ops::Range<usize>) -> Vec<String> {

@@ -64,6 +64,21 @@ pub struct ClusterView {
 
 impl Cluster {
     /// Starts `size` nodes with ids 1..=size and waits until every one lists all of them.
+    /// [`Cluster::start`] with few `__transaction_state` and `__consumer_offsets`
+    /// partitions (brokers start and elect them faster) and a 500 ms transaction abort
+    /// check (a coordinator aborts a timed-out transaction about when it times out). The
+    /// brokers inherit them from this process's environment, set once for every test of the
+    /// binary.
+    pub fn start_for_transactions(size: usize) -> Cluster {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::env::set_var("RINGLET_TRANSACTION_STATE_PARTITIONS", "4");
+            std::env::set_var("RINGLET_OFFSETS_TOPIC_NUM_PARTITIONS", "4");
+            std::env::set_var("RINGLET_TRANSACTION_ABORT_CHECK_INTERVAL_MS", "500");
+        });
+        Cluster::start(size)
+    }
+
     pub fn start(size: usize) -> Cluster {
         Cluster::start_with(size, &[])
     }

@@ -410,3 +410,27 @@ pub fn consume_to_high_watermarks(
         }
     }
 }
+
+/// Runs a group call until it succeeds, asking again while the coordinator moves (the
+/// offsets partition's leader changing right after its creation is normal); any other error
+/// fails the test.
+pub fn retry_coordinator_moves<T>(
+    what: &str,
+    mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>,
+) -> T {
+    super::wait_for(what, super::cluster::CLUSTER_TIMEOUT, || match call() {
+        Ok(value) => Some(value),
+        Err(err) => match err.rdkafka_error_code() {
+            Some(
+                rdkafka::types::RDKafkaErrorCode::NotCoordinator
+                | rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress
+                | rdkafka::types::RDKafkaErrorCode::CoordinatorNotAvailable,
+            ) => {
+                eprintln!("{what}: {err} (the coordinator moved, asking again)");
+                std::thread::sleep(Duration::from_millis(200));
+                None
+            }
+            _ => panic!("{what}: {err}"),
+        },
+    })
+}
