@@ -9,11 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::kafka::{base_config, create_topic, CLIENT_TIMEOUT};
+use common::eos_load::{producer, send, Guarantee as Mode};
+use common::kafka::{create_topic, CLIENT_TIMEOUT};
 use common::{unique_topic, Broker};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 /// Counts acknowledged records, so a transaction is committed once its records are in
@@ -36,66 +37,11 @@ const PER_TRANSACTION: usize = 100;
 const MEASURE: Duration = Duration::from_secs(8);
 const PARTITIONS: i32 = 3;
 
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    AcksAll,
-    Idempotent,
-    Transactional,
-}
-
-fn producer(bootstrap: &str, mode: Mode) -> BaseProducer<Acks> {
-    let mut config = base_config(bootstrap);
-    config
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "100000")
-        .set(
-            "enable.idempotence",
-            if matches!(mode, Mode::AcksAll) {
-                "false"
-            } else {
-                "true"
-            },
-        );
-    if matches!(mode, Mode::Transactional) {
-        config
-            .set("transactional.id", unique_topic("bench-txn"))
-            .set("transaction.timeout.ms", "60000")
-            .set("socket.timeout.ms", "60000");
-    }
-    let producer: BaseProducer<Acks> = config
-        .create_with_context(Acks::default())
-        .expect("create producer");
-    if matches!(mode, Mode::Transactional) {
-        producer
-            .init_transactions(CLIENT_TIMEOUT)
-            .expect("init_transactions");
-    }
-    producer
-}
-
-fn send(producer: &BaseProducer<Acks>, topic: &str, index: usize, payload: &[u8]) {
-    let key = index.to_string();
-    let mut record = BaseRecord::to(topic)
-        .partition((index % PARTITIONS as usize) as i32)
-        .key(&key)
-        .payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((_, back)) => {
-                producer.poll(Duration::from_millis(1));
-                record = back;
-            }
-        }
-    }
-}
-
 /// Acknowledged (or committed) records per second over [`MEASURE`].
 fn records_per_second(bootstrap: &str, mode: Mode) -> f64 {
     let topic = unique_topic("eos-bench");
     create_topic(bootstrap, &topic, PARTITIONS);
-    let producer = producer(bootstrap, mode);
+    let producer = producer(bootstrap, mode, Acks::default());
     let payload = vec![b'x'; RECORD_BYTES];
     let start = Instant::now();
     let mut sent = 0;
@@ -104,7 +50,7 @@ fn records_per_second(bootstrap: &str, mode: Mode) -> f64 {
             Mode::Transactional => {
                 producer.begin_transaction().expect("begin");
                 for _ in 0..PER_TRANSACTION {
-                    send(&producer, &topic, sent, &payload);
+                    send(&producer, &topic, PARTITIONS, sent, &payload);
                     sent += 1;
                 }
                 while producer.context().0.load(Ordering::Relaxed) < sent {
@@ -114,7 +60,7 @@ fn records_per_second(bootstrap: &str, mode: Mode) -> f64 {
             }
             _ => {
                 for _ in 0..PER_TRANSACTION {
-                    send(&producer, &topic, sent, &payload);
+                    send(&producer, &topic, PARTITIONS, sent, &payload);
                     sent += 1;
                 }
                 producer.poll(Duration::ZERO);
