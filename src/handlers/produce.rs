@@ -4,7 +4,9 @@
 //! partition's records are checked (one magic-2 batch, CRC, size limit) and the
 //! partition is resolved in the topic table; then the valid ones are grouped by
 //! owning shard and each shard gets ONE bus hop that appends all of them
-//! (`partition::ops::produce`). acks=all replies once the batches are durable
+//! (`partition::ops::produce`). A request starts its hops only once the connection's previous
+//! produce request has put its batches in their logs (`server::produce_order`), so a
+//! connection's batches land in the order it sent them. acks=all replies once the batches are durable
 //! (the log group-commits, so concurrent producers share an fdatasync); acks=1
 //! replies after the append; acks=0 sends no response at all.
 //!
@@ -20,7 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::BrokerError;
 use crate::partition::by_shard::Slots;
-use crate::partition::fan_out::fan_out;
+use crate::partition::fan_out::fan_out_staged;
 use crate::partition::ops::{self, ProduceItem};
 use crate::partition::records_check::{check_produced_records, RecordsRejected};
 use crate::partition::{lookup, Appended};
@@ -36,7 +38,6 @@ pub type PartitionOutcome = Result<Appended, BrokerError>;
 
 /// Serves a produce request; `None` for acks=0 (Kafka sends no response then).
 pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
-    let state = &ctx.state;
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let outcomes = request_partitions(&request)
@@ -44,7 +45,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<Pro
             .collect();
         return Some(build_response(&request, outcomes));
     }
-    let outcomes = append_all(state, &request).await;
+    let outcomes = append_all(ctx, &request).await;
     (acks != 0).then(|| build_response(&request, outcomes))
 }
 
@@ -59,7 +60,8 @@ fn request_partitions(request: &ProduceRequest) -> impl Iterator<Item = (&TopicN
 }
 
 /// Validates locally, then one hop per owning shard; outcomes in request order.
-async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<PartitionOutcome> {
+async fn append_all(ctx: &RequestContext, request: &ProduceRequest) -> Vec<PartitionOutcome> {
+    let state = &ctx.state;
     let mut slots: Slots<PartitionOutcome> = Slots::new(request_partitions(request).count());
     let mut routed = Vec::new();
     let mut position = 0usize;
@@ -84,20 +86,31 @@ async fn append_all(state: &Rc<ShardState>, request: &ProduceRequest) -> Vec<Par
     let wait_durable = request.acks == -1;
     // Kafka's produce timeout_ms bounds the wait for replication.
     let commit_timeout = crate::partition::replicas::commit_timeout(request.timeout_ms);
-    let results = fan_out(
+    if let Some(turn) = &ctx.produce_turn {
+        turn.wait_for_previous().await;
+    }
+    let on_bus_error = |err: &ringlet_shard::BusError| Err(BrokerError::Bus(err.clone()));
+    let (hops, dispatched) = fan_out_staged(
         state,
         routed,
-        move |owner: Rc<ShardState>, items| async move {
+        move |owner: Rc<ShardState>, items, hop_dispatched| async move {
             let lookup = lookup::OwnerLookup(&owner);
             let replicas = owner
                 .cluster
                 .as_ref()
                 .map(|cluster| (&*cluster.replicas, commit_timeout));
-            ops::produce(&owner.partitions, &lookup, items, wait_durable, replicas).await
+            let partitions = &owner.partitions;
+            ops::produce(partitions, &lookup, items, wait_durable, replicas, hop_dispatched).await
         },
-        |err| Err(BrokerError::Bus(err.clone())),
-    )
-    .await;
+        &on_bus_error,
+    );
+    let release_next = async {
+        dispatched.all().await;
+        if let Some(turn) = &ctx.produce_turn {
+            turn.dispatched();
+        }
+    };
+    let (results, ()) = futures_lite::future::zip(hops, release_next).await;
     for (position, outcome) in results {
         slots.fill(position, outcome);
     }

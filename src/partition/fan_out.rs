@@ -9,11 +9,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use ringlet_shard::{BusError, ShardId};
 
 use super::by_shard::{group_by_shard, Slots};
-use super::waiters::join_all;
+use super::waiters::{join_all, CrossShardSignal};
 use crate::error::BrokerError;
 use crate::state::ShardState;
 
@@ -33,16 +34,69 @@ where
     F: FnOnce(Rc<ShardState>, Vec<(usize, I)>) -> Fut + Send + Copy + 'static,
     Fut: Future<Output = Vec<(usize, R)>> + 'static,
 {
-    let on_bus_error = &on_bus_error;
-    let hops: Vec<Hop<'_, R>> = group_by_shard(routed)
+    let hops = hops(
+        state,
+        routed,
+        |_| (),
+        move |owner, items, ()| op(owner, items),
+        &on_bus_error,
+    );
+    join_all(hops).await.into_iter().flatten().collect()
+}
+
+/// [`fan_out`] for an operation with an ordered first stage (produce: the batches reach their
+/// logs in request order). `op` gets a [`HopDispatched`] to fire once its items are through
+/// that stage; the returned [`Dispatched`] completes when every hop has fired (or was dropped
+/// without running), long before the hops' results (which may wait for durability).
+/// Nothing runs until the returned future is polled.
+pub fn fan_out_staged<'a, I, R, F, Fut>(
+    state: &'a Rc<ShardState>,
+    routed: Vec<(ShardId, usize, I)>,
+    op: F,
+    on_bus_error: &'a dyn Fn(&BusError) -> R,
+) -> (impl Future<Output = Vec<(usize, R)>> + 'a, Dispatched)
+where
+    I: Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(Rc<ShardState>, Vec<(usize, I)>, HopDispatched) -> Fut + Send + Copy + 'static,
+    Fut: Future<Output = Vec<(usize, R)>> + 'static,
+{
+    let mut signals = Vec::new();
+    let make_signal = |_owner| {
+        let signal = CrossShardSignal::new();
+        signals.push(Arc::clone(&signal));
+        HopDispatched(signal)
+    };
+    let hops = hops(state, routed, make_signal, op, on_bus_error);
+    let results = async move { join_all(hops).await.into_iter().flatten().collect() };
+    (results, Dispatched(signals))
+}
+
+/// One lazy hop per owning shard; `extra` makes each hop's extra argument for `op`.
+fn hops<'a, I, R, X, F, Fut>(
+    state: &'a Rc<ShardState>,
+    routed: Vec<(ShardId, usize, I)>,
+    mut extra: impl FnMut(ShardId) -> X,
+    op: F,
+    on_bus_error: &'a dyn Fn(&BusError) -> R,
+) -> Vec<Hop<'a, R>>
+where
+    I: Send + 'static,
+    R: Send + 'static,
+    X: Send + 'static,
+    F: FnOnce(Rc<ShardState>, Vec<(usize, I)>, X) -> Fut + Send + Copy + 'static,
+    Fut: Future<Output = Vec<(usize, R)>> + 'static,
+{
+    group_by_shard(routed)
         .into_iter()
         .map(|(owner, items)| {
             let state = Rc::clone(state);
+            let extra = extra(owner);
             Box::pin(async move {
                 let positions: Vec<usize> = items.iter().map(|(position, _)| *position).collect();
                 match state
                     .bus
-                    .invoke_on(owner, move |owner_state| op(owner_state, items))
+                    .invoke_on(owner, move |owner_state| op(owner_state, items, extra))
                     .await
                 {
                     Ok(results) => results,
@@ -54,10 +108,37 @@ where
                             .collect()
                     }
                 }
-            }) as Hop<'_, R>
+            }) as Hop<'a, R>
         })
-        .collect();
-    join_all(hops).await.into_iter().flatten().collect()
+        .collect()
+}
+
+/// Fired on the owning shard once a hop's ordered stage is done; dropping it fires it too, so
+/// a hop that never ran (its shard is stopping) or failed part-way releases the connection.
+pub struct HopDispatched(Arc<CrossShardSignal>);
+
+impl HopDispatched {
+    pub fn fire(self) {
+        // Dropping fires.
+    }
+}
+
+impl Drop for HopDispatched {
+    fn drop(&mut self) {
+        self.0.fire();
+    }
+}
+
+/// The dispatch signals of all hops of one request.
+pub struct Dispatched(Vec<Arc<CrossShardSignal>>);
+
+impl Dispatched {
+    /// Completes once every hop has fired its [`HopDispatched`].
+    pub async fn all(&self) {
+        for signal in &self.0 {
+            signal.fired().await;
+        }
+    }
 }
 
 /// The whole middle of a per-partition handler: runs `op` on each partition's owning shard

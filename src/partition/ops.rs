@@ -15,8 +15,9 @@ use bytes::{Bytes, BytesMut};
 use ringlet_io::LogError;
 use ringlet_protocol::record_batch::BatchError;
 
+use super::fan_out::HopDispatched;
 use super::txn_index::AbortedTxn;
-use super::waiters::{join_all, race, CrossShardSignal, FetchWaiter};
+use super::waiters::{join_all, join_all_started, race, CrossShardSignal, FetchWaiter};
 use super::{now_ms, Appended, Partition, PartitionManager, PartitionSettings, Watermarks};
 use crate::error::BrokerError;
 
@@ -122,64 +123,68 @@ pub struct ProduceItem {
 }
 
 /// Appends each item to its partition's log; with `wait_durable` (acks=all)
-/// replies only once every appended batch is on stable storage.
+/// replies only once every appended batch is on stable storage. `dispatched` is fired as
+/// soon as every batch has its offsets (before the durable waits), so the connection's next
+/// produce request may start (`server::produce_order`).
 pub async fn produce(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     items: Vec<(usize, ProduceItem)>,
     wait_durable: bool,
     replicas: Option<(&super::replicas::ReplicaManager, std::time::Duration)>,
+    dispatched: HopDispatched,
 ) -> Vec<(usize, Result<Appended, BrokerError>)> {
     if let Some((replicas, timeout)) = replicas {
-        return produce_replicated(manager, lookup, items, wait_durable, replicas, timeout).await;
+        let proposed = propose_all(manager, lookup, items, wait_durable, replicas, timeout).await;
+        dispatched.fire();
+        return proposed.await;
     }
     let now = now_ms();
-    let mut appended = Vec::with_capacity(items.len());
-    // Appends run one after another, so offsets follow request order; the
-    // durable waits below overlap.
+    let mut resolved = Vec::with_capacity(items.len());
+    // Resolving may open a partition (an await); appending may not wait for that.
     for (position, item) in items {
-        let result = match partition(manager, lookup, &item.topic, item.partition).await {
-            Ok(p) => p.append_produced(item.records, now).await.map(|a| (p, a)),
-            Err(err) => Err(err),
-        };
-        appended.push((position, result));
+        let p = partition(manager, lookup, &item.topic, item.partition).await;
+        resolved.push((position, p, item.records));
     }
-    if !wait_durable {
-        return appended
-            .into_iter()
-            .map(|(position, r)| (position, r.map(|(_, a)| a)))
-            .collect();
-    }
-    let waits = appended
+    let appends = resolved
         .into_iter()
-        .map(|(position, result)| {
+        .map(|(position, p, records)| {
             Box::pin(async move {
-                let result = match result {
-                    Ok((p, a)) => p
+                let p = match p {
+                    Ok(p) => p,
+                    Err(err) => return (position, Err(err)),
+                };
+                let result = match p.append_produced(records, now).await {
+                    Ok(a) if wait_durable => p
                         .log()
                         .wait_durable(a.last_offset)
                         .await
                         .map(|()| a)
                         .map_err(storage_error),
-                    Err(err) => Err(err),
+                    other => other,
                 };
                 (position, result)
             }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
         })
         .collect();
-    join_all(waits).await
+    // `append_produced` checks the producer state and takes its offsets from the log before
+    // its first await, so polling every append once assigns offsets in item order; the writes
+    // and durable waits then overlap.
+    join_all_started(appends, || dispatched.fire()).await
 }
 
-/// Produce in a cluster: each batch goes through its partition's Raft group (all proposals
-/// queued before any is awaited, so one replication round carries them all).
-async fn produce_replicated(
+/// Produce in a cluster, first stage: each batch is proposed to its partition's Raft group, in
+/// item order, before anything is awaited (so one replication round carries them all and the
+/// groups assign offsets in the order the connection sent the batches). The returned future
+/// is the second stage: the replication outcomes, in item order.
+async fn propose_all<'a>(
     manager: &PartitionManager,
     lookup: &dyn PartitionLookup,
     items: Vec<(usize, ProduceItem)>,
     wait_durable: bool,
-    replicas: &super::replicas::ReplicaManager,
+    replicas: &'a super::replicas::ReplicaManager,
     timeout: std::time::Duration,
-) -> Vec<(usize, Result<Appended, BrokerError>)> {
+) -> impl std::future::Future<Output = Vec<(usize, Result<Appended, BrokerError>)>> + 'a {
     let acks = if wait_durable {
         super::replicas::Acks::Quorum
     } else {
@@ -189,33 +194,49 @@ async fn produce_replicated(
     let mut positions = Vec::with_capacity(items.len());
     for (position, item) in items {
         positions.push(position);
-        let resolved = partition(manager, lookup, &item.topic, item.partition).await;
+        let proposed = match partition(manager, lookup, &item.topic, item.partition).await {
+            Ok(p) => propose_one(&p, item.records, acks, replicas),
+            Err(err) => Err(err),
+        };
         waits.push(Box::pin(async move {
-            let p = resolved?;
-            let Some(group) = p.replica_group() else {
-                // An unreplicated topic on a cluster member (never created so: refuse).
-                return Err(BrokerError::NotLeaderOrFollower);
-            };
-            let mut records = item.records;
-            // Stamped before proposing, so that every replica stores the same bytes.
-            let append_time = p.uses_log_append_time().then(now_ms);
-            if let Some(now) = append_time {
-                stamp_log_append_time(&mut records, now)?;
-            }
-            let (base_offset, last_offset) =
-                replicas.produce(group, records, acks, timeout).await?;
+            let (p, receiver, log_append_time_ms) = proposed?;
+            let (base_offset, last_offset) = replicas.replicated(receiver, timeout).await?;
             Ok(Appended {
                 base_offset,
                 last_offset,
-                log_append_time_ms: append_time.unwrap_or(-1),
+                log_append_time_ms,
                 log_start_offset: p.log().log_start_offset(),
             })
         })
             as std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<Appended, BrokerError>>>,
+                Box<dyn std::future::Future<Output = Result<Appended, BrokerError>> + 'a>,
             >);
     }
-    positions.into_iter().zip(join_all(waits).await).collect()
+    async move { positions.into_iter().zip(join_all(waits).await).collect() }
+}
+
+/// A proposed batch: its partition, the receiver of its replication outcome and its
+/// LogAppendTime (-1 unless the topic stamps one).
+type Proposed = (Rc<Partition>, super::replicas::ProposalReceiver, i64);
+
+/// Proposes one batch to `p`'s Raft group, now.
+fn propose_one(
+    p: &Rc<Partition>,
+    mut records: BytesMut,
+    acks: super::replicas::Acks,
+    replicas: &super::replicas::ReplicaManager,
+) -> Result<Proposed, BrokerError> {
+    let Some(group) = p.replica_group() else {
+        // An unreplicated topic on a cluster member (never created so: refuse).
+        return Err(BrokerError::NotLeaderOrFollower);
+    };
+    // Stamped before proposing, so that every replica stores the same bytes.
+    let append_time = p.uses_log_append_time().then(now_ms);
+    if let Some(now) = append_time {
+        stamp_log_append_time(&mut records, now)?;
+    }
+    let receiver = replicas.propose_produced(group, records, acks)?;
+    Ok((Rc::clone(p), receiver, append_time.unwrap_or(-1)))
 }
 
 /// `message.timestamp.type=LogAppendTime`: every batch of `records` gets `now_ms` as its

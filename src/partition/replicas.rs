@@ -79,6 +79,8 @@ pub enum Acks {
 
 /// Base and last offset of a replicated append.
 pub type Replicated = Result<(i64, i64), BrokerError>;
+/// Where a queued proposal's outcome arrives.
+pub type ProposalReceiver = ringlet_shard::signal::OneshotReceiver<Replicated>;
 
 /// Who wrote a proposed batch (Kafka's `AppendOrigin`): a client's batches are checked
 /// against the producer state; a coordinator's (transaction markers, transactional offset
@@ -289,6 +291,29 @@ impl ReplicaManager {
         timeout: Duration,
         origin: Origin,
     ) -> Replicated {
+        let receiver = self.propose_as(group, records, acks, origin)?;
+        self.replicated(receiver, timeout).await
+    }
+
+    /// The first half of [`ReplicaManager::produce`]: queues a client's batch for `group`
+    /// now (proposals are replicated in the order they are queued); the receiver gets its
+    /// outcome ([`ReplicaManager::replicated`]).
+    pub fn propose_produced(
+        &self,
+        group: u64,
+        records: BytesMut,
+        acks: Acks,
+    ) -> Result<ProposalReceiver, BrokerError> {
+        self.propose_as(group, records, acks, Origin::Client)
+    }
+
+    fn propose_as(
+        &self,
+        group: u64,
+        records: BytesMut,
+        acks: Acks,
+        origin: Origin,
+    ) -> Result<ProposalReceiver, BrokerError> {
         // A Raft entry is exactly one batch (its offsets are planned from that batch's
         // header): anything else is the caller's bug, refused here rather than found by the
         // storage's invariant after it was replicated.
@@ -324,6 +349,12 @@ impl ReplicaManager {
             reply,
         });
         self.wake.notify();
+        Ok(receiver)
+    }
+
+    /// The second half of [`ReplicaManager::produce`]: the proposal's outcome, or
+    /// REQUEST_TIMED_OUT after `timeout`.
+    pub async fn replicated(&self, receiver: ProposalReceiver, timeout: Duration) -> Replicated {
         match ringlet_shard::task::timeout(timeout, receiver).await {
             Some(Some(outcome)) => outcome,
             Some(None) => Err(BrokerError::NotLeaderOrFollower),

@@ -110,6 +110,16 @@ pub async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output 
 /// Used for acks=all, so the durable waits of all partitions of one hop overlap
 /// (and share the log's group commit) instead of running one after another.
 pub async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) -> Vec<T> {
+    join_all_started(futures, || {}).await
+}
+
+/// As [`join_all`], calling `started` once every future has been polled once, in order: for
+/// futures that do their ordered part (e.g. taking log offsets) before their first await.
+pub async fn join_all_started<T>(
+    futures: Vec<Pin<Box<dyn Future<Output = T> + '_>>>,
+    started: impl FnOnce(),
+) -> Vec<T> {
+    let mut started = Some(started);
     let mut futures: Vec<Option<Pin<Box<dyn Future<Output = T> + '_>>>> =
         futures.into_iter().map(Some).collect();
     let mut outputs: Vec<Option<T>> = std::iter::repeat_with(|| None)
@@ -127,6 +137,9 @@ pub async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) ->
                     Poll::Pending => pending = true,
                 }
             }
+        }
+        if let Some(started) = started.take() {
+            started();
         }
         if pending {
             Poll::Pending

@@ -3,7 +3,9 @@
 //! Two tasks: the reader decodes frames and starts a task per request at once (so a client
 //! can pipeline: request N+1 is decoded and running while request N still waits for an
 //! fsync); the writer takes those tasks in request order and writes each response when it
-//! is ready, so responses leave strictly in request order as Kafka requires. A bounded
+//! is ready, so responses leave strictly in request order as Kafka requires. Produce requests
+//! also take a turn in [`ProduceOrder`], so their batches reach the logs in request order.
+//! A bounded
 //! channel between them caps the requests in flight (`max_in_flight_per_connection`).
 //! A request without a response (Produce acks=0) is skipped in the order.
 //!
@@ -27,6 +29,7 @@ use ringlet_shard::task::{spawn_local, Task};
 
 use crate::handlers::registry;
 use crate::server::dispatch::serve_request;
+use crate::server::produce_order::ProduceOrder;
 use crate::server::RequestContext;
 use crate::state::ShardState;
 
@@ -85,6 +88,7 @@ async fn read_loop(
     let max_frame_bytes = state.config.max_request_bytes;
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let produce_order = ProduceOrder::new();
     loop {
         loop {
             let frame = match decode_frame(&mut buf, max_frame_bytes) {
@@ -92,7 +96,7 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(err) => return ReadEnd::Close(format!("bad frame: {err}")),
             };
-            let item = match start_request(state, frame, peer) {
+            let item = match start_request(state, frame, peer, &produce_order) {
                 Ok(item) => item,
                 Err(reason) => return ReadEnd::Close(reason),
             };
@@ -120,15 +124,20 @@ fn start_request(
     state: &Rc<ShardState>,
     frame: Bytes,
     peer: SocketAddr,
+    produce_order: &ProduceOrder,
 ) -> Result<InFlight, String> {
     match decode_request(frame, registry::supported) {
         Ok(request) => {
+            // Taken here, in the order frames arrive, before the request's task starts.
+            let produce_turn =
+                (request.api_key == ApiKey::Produce).then(|| produce_order.next_turn());
             let ctx = RequestContext {
                 state: state.clone(),
                 api_version: request.api_version,
                 correlation_id: request.correlation_id,
                 client_id: request.header.client_id.as_ref().map(|id| id.to_string()),
                 peer,
+                produce_turn,
             };
             let api_key = request.api_key;
             Ok(InFlight::Running(spawn_local(serve_request(

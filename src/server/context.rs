@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use super::produce_order::ProduceTurn;
 use crate::state::ShardState;
 
 /// Passed by reference to every handler.
@@ -15,4 +16,6 @@ pub struct RequestContext {
     /// The client's self-declared id (request header), if any.
     pub client_id: Option<String>,
     pub peer: SocketAddr,
+    /// A produce request's place in its connection's order (`None` for other APIs).
+    pub produce_turn: Option<ProduceTurn>,
 }

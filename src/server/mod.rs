@@ -4,6 +4,7 @@
 //! * [`listener`]: accept loop, `max_connections`, stop accepting on shutdown.
 //! * [`connection`]: framing, pipelining with in-order responses, closing on bad input.
 //! * [`dispatch`]: request -> handler through the registry in `crate::handlers`.
+//! * [`produce_order`]: a connection's produce requests applied in the order it sent them.
 //! * [`exclusive`]: refuse to start on a data dir or port another broker holds.
 //!
 //! Shutdown, per shard (driven by `main` through the runtime, all shards phase by phase):
@@ -15,6 +16,7 @@ pub mod context;
 pub mod dispatch;
 pub mod exclusive;
 pub mod listener;
+pub mod produce_order;
 pub mod run;
 
 use std::rc::Rc;

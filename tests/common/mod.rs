@@ -14,6 +14,7 @@ pub mod group_events;
 pub mod kafka;
 pub mod leader_kill;
 pub mod netsplit;
+pub mod ordering;
 pub mod scripts;
 pub mod traffic;
 pub mod wire;
@@ -32,6 +33,14 @@ pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(180);
 pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Shards per broker in every test (the issue asks for `--shards 2`).
 pub const TEST_SHARDS: u32 = 2;
+
+/// The broker binary the tests run: this build's, or `RINGLET_TEST_BINARY` when set (to run a
+/// test against another build, e.g. the one before a fix, and see it fail there).
+pub fn broker_binary() -> PathBuf {
+    std::env::var_os("RINGLET_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ringlet")))
+}
 
 /// A running broker process. Dropping it kills the process (SIGKILL) and reaps it.
 pub struct Broker {
@@ -86,7 +95,7 @@ impl Broker {
         extra_args: &[String],
     ) -> Broker {
         std::fs::create_dir_all(data_dir).expect("create broker data directory");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlet"));
+        let mut command = Command::new(broker_binary());
         command.arg("start").arg("--data-dir").arg(data_dir);
         Broker::launch(command, data_dir, log_dir, port, advertise_port, extra_args)
     }
@@ -94,7 +103,7 @@ impl Broker {
     /// Starts `ringlet start` in `working_dir` without `--data-dir`, as the README's first
     /// command does: the data lands in the default `./data`.
     pub fn start_in_working_dir(working_dir: &Path) -> Broker {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlet"));
+        let mut command = Command::new(broker_binary());
         command.arg("start").current_dir(working_dir);
         let port = free_port();
         let data_dir = working_dir.join("data");
