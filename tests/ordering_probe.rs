@@ -1,5 +1,5 @@
 //! Issue #18, item 1: a connection's pipelined produce requests are applied in the order it
-//! sent them. One librdkafka producer, five requests in flight, 120,000 records round-robin
+//! sent them. One librdkafka producer, five requests in flight, 200,000 records round-robin
 //! over 31 partitions, read back per partition in send order: on one broker with two shards
 //! (the partitions' owners split across shards, so a request's batches hop to both) and on
 //! three brokers with RF=3. Plain (acks=1, no retries), idempotent and transactional

@@ -9,6 +9,7 @@
 
 pub mod acked_load;
 pub mod cluster;
+pub mod ctp;
 pub mod eos_load;
 pub mod group_events;
 pub mod kafka;
