@@ -62,8 +62,8 @@ fn delete_records_moves_every_replicas_log_start_and_survives_a_leader_kill() {
         delete_records(&mut to_leader, &topic, bases[6] + 3),
         (0, bases[6])
     );
-    // Below the log start: nothing moves; beyond the high watermark (each command took an
-    // offset too, so well beyond): refused.
+    // Below the log start: nothing moves; beyond the high watermark (the commands took no
+    // offset): refused.
     assert_eq!(
         delete_records(&mut to_leader, &topic, bases[2]),
         (0, bases[6])

@@ -68,7 +68,7 @@ fn consumers_read_from_a_replica_in_their_rack() {
     }
 
     // The follower serves what it knows is committed: its high watermark follows the
-    // leader's (which also counts the control batches of leader changes) within a heartbeat.
+    // leader's within a heartbeat.
     let leader_hw = redirected.high_watermark;
     assert!(leader_hw >= MESSAGES as i64);
     let mut to_follower = common::wire::connect(cluster.kafka_addr(follower));

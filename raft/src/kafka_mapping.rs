@@ -1,15 +1,16 @@
 //! How Raft indexes relate to Kafka offsets.
 //!
-//! **One Raft entry is one Kafka record batch**, and the Raft index is the
-//! 1-based sequence number of batches in the partition log (index 0 is "before
-//! the log"). A batch spans `base_offset ..= last_offset`; batches are dense
-//! and ordered, so `base_offset(i + 1) == last_offset(i) + 1`. The partition
-//! log keeps the map `index -> (base_offset, last_offset)` alongside its
-//! sparse offset index (it is just the batch headers). The Raft term of an
-//! entry is the batch's `partitionLeaderEpoch`.
+//! **One Raft entry is one Kafka record batch, or one of Raft's own entries**
+//! (the leader's no-op, a membership change, a log-start command), and the Raft
+//! index is the 1-based sequence number of entries in the partition's history
+//! (index 0 is "before the log"). A batch spans `base_offset .. end_offset`;
+//! Raft's own entries span no offset (`base_offset == end_offset`, the offset
+//! of the batch after them), so Kafka offsets stay dense over client batches.
+//! Entries are ordered, so `base_offset(i + 1) == end_offset(i)`. The Raft term
+//! of an entry is the batch's `partitionLeaderEpoch`.
 //!
 //! Consequences, each a helper below:
-//! - **High watermark** = `last_offset(commit_index) + 1`: a batch is visible to
+//! - **High watermark** = `end_offset(commit_index)`: a batch is visible to
 //!   consumers exactly when its entry is committed. With nothing committed
 //!   since the log start, it is the log start offset.
 //! - **Truncation** of the Raft log at index `i` (a follower dropping a
@@ -27,7 +28,8 @@ use crate::storage::Storage;
 
 /// The partition log's batch index, as the mapping needs it.
 pub trait BatchOffsets {
-    /// `(base_offset, last_offset)` of the batch at Raft index `index`.
+    /// `(base_offset, end_offset)` of the entry at Raft index `index`: the offsets it
+    /// spans, end exclusive (equal for an entry that takes no offset).
     fn batch_offsets(&self, index: u64) -> Option<(u64, u64)>;
 }
 
@@ -38,7 +40,7 @@ pub fn high_watermark(
     log_start_offset: u64,
 ) -> u64 {
     match offsets.batch_offsets(commit_index) {
-        Some((_, last)) => (last + 1).max(log_start_offset),
+        Some((_, end)) => end.max(log_start_offset),
         None => log_start_offset,
     }
 }
@@ -92,8 +94,20 @@ mod tests {
         fn batch_offsets(&self, index: u64) -> Option<(u64, u64)> {
             (index > 0).then(|| {
                 let base = (index - 1) * index / 2;
-                (base, base + index - 1)
+                (base, base + index)
             })
+        }
+    }
+
+    /// Entry 1 is a no-op (no offset), entries 2 and 3 hold one record each.
+    struct NoOpFirst;
+    impl BatchOffsets for NoOpFirst {
+        fn batch_offsets(&self, index: u64) -> Option<(u64, u64)> {
+            match index {
+                1 => Some((0, 0)),
+                2 | 3 => Some((index - 2, index - 1)),
+                _ => None,
+            }
         }
     }
 
@@ -120,6 +134,18 @@ mod tests {
         assert_eq!(high_watermark(&Triangular, 3, 0), 6);
         assert_eq!(high_watermark(&Triangular, 0, 0), 0);
         assert_eq!(truncation_offset(&Triangular, 3), Some(3));
+    }
+
+    #[test]
+    fn entries_without_offsets_keep_offsets_dense() {
+        assert_eq!(
+            high_watermark(&NoOpFirst, 1, 0),
+            0,
+            "a committed no-op shows nothing"
+        );
+        assert_eq!(high_watermark(&NoOpFirst, 3, 0), 2);
+        assert_eq!(truncation_offset(&NoOpFirst, 1), Some(0));
+        assert_eq!(truncation_offset(&NoOpFirst, 2), Some(0));
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod replica_storage_log_tests;
 mod replica_storage_moves;
 #[cfg(test)]
 mod replica_storage_moves_tests;
+mod replica_storage_sidecar;
 #[cfg(test)]
 mod replica_storage_tests;
 pub mod replicas;

@@ -3,8 +3,9 @@
 //!
 //! # Model
 //!
-//! One Raft entry is one record batch; its term is the batch's `partitionLeaderEpoch`, its
-//! index the 1-based position of the batch in the partition's history (see
+//! One Raft entry is one record batch of the Kafka log, or one of Raft's own entries kept
+//! beside it (below); its term is the batch's `partitionLeaderEpoch`, its index the
+//! 1-based position of the entry in the partition's history (see
 //! `ringlet_raft::kafka_mapping`). Indexes must agree on every replica, so they are counted
 //! from an [`Anchor`] (`first_index` is the batch at `base_offset`) kept in the replica's
 //! state file; a fresh log has index 1 at offset 0.
@@ -33,14 +34,31 @@
 //! The async functions take no `&ReplicaStorage` (except the `write_entries` shortcut), so
 //! a driver that keeps its nodes in a `RefCell` never holds a borrow across an `.await`.
 //!
-//! The Raft-made entries (the leader's no-op, membership changes) are control batches:
-//! see `replica_storage_batch`.
+//! # Dense Kafka offsets: Raft's own entries take no offset
+//!
+//! Raft's own entries (the leader's no-op, membership changes, log-start commands) take a
+//! Raft index but no Kafka offset: they are not in the Kafka log but in a small sidecar
+//! file beside it (`replica_storage_sidecar`), each with the offset of the Kafka batch that
+//! follows it. In the view such an entry spans no offsets (`last_offset == base_offset -
+//! 1`), so the high watermark at it is the offset after the batches before it, a cut at it
+//! cuts the log there, and OffsetForLeaderEpoch ends an epoch where the next one's no-op
+//! sits. The Kafka log holds only what Kafka's does (data batches, transaction markers), so
+//! its offsets are dense and nothing Kafka-facing translates: fetch, ListOffsets, the time
+//! index, producer state and retention read the log as it is.
+//!
+//! Why not an offset translator (Redpanda's: every batch in the log at a Raft offset,
+//! every Kafka-facing read and write translated, Raft batches filtered out of fetches)?
+//! The translator touches every reader of the log (fetch, ListOffsets, the time and
+//! transaction indexes, producer state, retention, DeleteRecords, follower fetch); the
+//! sidecar touches only this storage view, its recovery and its log-start moves, and
+//! Raft's own entries are rare (one no-op per leader change), so a small file rewritten
+//! whole is cheap.
 //!
 //! Retention moves the log start and the anchor together (`replica_storage::compact`,
 //! `replica_storage_moves`); a follower below the leader's log start gets a snapshot, which
 //! is just that position, and restarts its log empty there.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
@@ -50,8 +68,9 @@ use ringlet_raft::{
     ConfState, Entry, EntryKind, HardState, RaftError, Snapshot, SnapshotMeta, Storage,
 };
 
-use super::replica_storage_batch::{decode_stored, last_offset_delta};
+use super::replica_storage_batch::{decode_stored, is_raft_only, last_offset_delta};
 use super::replica_storage_cache::PayloadCache;
+use super::replica_storage_sidecar::RaftOnlyEntry;
 
 mod compact;
 
@@ -67,7 +86,8 @@ pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
 /// Missing ranges remembered at once; more are merged into the last one.
 const MISSING_RANGES_MAX: usize = 8;
 
-/// Where one entry lies in the Kafka log.
+/// Where one entry lies in the Kafka log: Raft's own entries span no offset
+/// (`last_offset == base_offset - 1`, `base_offset` the next batch's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMeta {
     pub term: u64,
@@ -112,8 +132,12 @@ pub struct ReplicaStorage {
     conf: ConfState,
     /// `metas[i]` is index `anchor.first_index + i`.
     metas: Vec<BatchMeta>,
-    /// Every membership change entry's payload, by index (never evicted).
-    conf_changes: BTreeMap<u64, Bytes>,
+    /// Raft's own entries (kept in the sidecar, never evicted): index -> payload.
+    raft_only: BTreeMap<u64, (EntryKind, Bytes)>,
+    /// A planned write rewrote the sidecar and its entries never reached the view (the
+    /// write failed): the file may hold entries the view lacks, so the next write
+    /// rewrites it whatever it holds. Cleared by `append`.
+    sidecar_unsettled: Cell<bool>,
     cache: PayloadCache,
     /// `[lo, hi)` ranges `entries` needed and did not have, oldest first.
     missing: RefCell<Vec<(u64, u64)>>,
@@ -130,7 +154,8 @@ impl ReplicaStorage {
             anchor,
             conf: ConfState::with_voters(voters),
             metas: Vec::new(),
-            conf_changes: BTreeMap::new(),
+            raft_only: BTreeMap::new(),
+            sidecar_unsettled: Cell::new(false),
             cache: PayloadCache::new(DEFAULT_CACHE_BYTES),
             missing: RefCell::new(Vec::new()),
             scanned_log_start_commands: Vec::new(),
@@ -177,6 +202,41 @@ impl ReplicaStorage {
         kafka_mapping::high_watermark(self, commit, log_start) as i64
     }
 
+    /// Raft's own entries from `from_index` on, as the sidecar stores them.
+    pub(super) fn raft_only_from(&self, from_index: u64) -> Vec<RaftOnlyEntry> {
+        let entries = self.raft_only.range(from_index..);
+        entries
+            .filter_map(|(index, (kind, data))| {
+                let meta = self.batch_meta(*index)?;
+                Some(RaftOnlyEntry {
+                    index: *index,
+                    term: meta.term,
+                    position: meta.base_offset,
+                    kind: *kind,
+                    data: data.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Raft's own entries before `index` (those a write from `index` keeps).
+    pub(super) fn raft_only_before(&self, index: u64) -> Vec<RaftOnlyEntry> {
+        let mut kept = self.raft_only_from(0);
+        kept.retain(|e| e.index < index);
+        kept
+    }
+
+    /// Whether a write from `index` that adds `adds_own` of Raft's own entries must
+    /// rewrite the sidecar: it adds some, replaces some, or a failed write may have left
+    /// the file out of step with the view. Called by the write plan, which then rewrites.
+    pub(super) fn sidecar_needs_rewrite(&self, index: u64, adds_own: bool) -> bool {
+        let rewrite = adds_own
+            || self.raft_only.range(index..).next().is_some()
+            || self.sidecar_unsettled.get();
+        self.sidecar_unsettled.set(rewrite);
+        rewrite
+    }
+
     /// The offset after the last stored batch (where the next entry starts).
     pub fn next_offset(&self) -> i64 {
         self.metas
@@ -212,18 +272,24 @@ impl ReplicaStorage {
     }
 
     /// Where the driver should [`ReplicaStorage::read_back`] `[lo, hi)` (from
-    /// [`ReplicaStorage::take_missing`]): the base offset of `lo` and the number of batches.
+    /// [`ReplicaStorage::take_missing`]): the base offset of `lo` and the number of Kafka
+    /// batches (Raft's own entries are not in the log, and always in memory).
     pub fn read_back_plan(&self, lo: u64, hi: u64) -> Option<(i64, usize)> {
         let hi = hi.min(self.last_index() + 1);
         let start = self.batch_meta(lo).filter(|_| lo < hi)?;
-        Some((start.base_offset, usize::try_from(hi - lo).ok()?))
+        let own = self.raft_only.range(lo..hi).count() as u64;
+        let count = usize::try_from(hi - lo - own).ok()?;
+        (count > 0).then_some((start.base_offset, count))
     }
 
-    /// Puts batches read back from the log (`batches[k]` is index `lo + k`) into the cache.
-    /// A batch whose header no longer matches the entry at its index (the suffix was
-    /// replaced while it was being read) is dropped.
+    /// Puts batches read back from the log into the cache: `batches` are the Kafka batches
+    /// of the entries from `lo` on, Raft's own entries skipped. A batch whose header no
+    /// longer matches the entry at its index (the suffix was replaced while it was being
+    /// read) is dropped.
     pub fn insert_loaded(&mut self, lo: u64, batches: Vec<Bytes>) {
-        for (index, batch) in (lo..).zip(batches) {
+        let indexes = (lo..).filter(|index| !self.raft_only.contains_key(index));
+        let indexes: Vec<u64> = indexes.take(batches.len()).collect();
+        for (index, batch) in indexes.into_iter().zip(batches) {
             let (Some(meta), Ok(header)) = (self.batch_meta(index), parse_header(&batch)) else {
                 continue;
             };
@@ -232,7 +298,7 @@ impl ReplicaStorage {
                 base_offset: header.base_offset,
                 last_offset: header.last_offset(),
             };
-            if stored != meta || self.conf_changes.contains_key(&index) {
+            if stored != meta {
                 continue;
             }
             let (kind, data) = decode_stored(&batch);
@@ -284,21 +350,33 @@ impl ReplicaStorage {
         Ok(out)
     }
 
-    /// Adds the next entry found in the log on open, with its decoded payload.
+    /// Adds the next entry found in the log on open, with its decoded payload. Membership
+    /// changes (in logs written before the sidecar) stay in memory like Raft's own entries.
     pub(super) fn push_stored(&mut self, meta: BatchMeta, kind: EntryKind, data: Bytes) {
         let index = self.last_index() + 1;
         self.metas.push(meta);
         match kind {
             EntryKind::ConfChange => {
-                self.conf_changes.insert(index, data);
+                self.raft_only.insert(index, (kind, data));
             }
             EntryKind::Normal => self.cache.insert(index, kind, data),
         }
     }
 
+    /// Adds the next entry, one of Raft's own from the sidecar, on open.
+    pub(super) fn push_raft_only(&mut self, entry: RaftOnlyEntry) {
+        debug_assert_eq!(entry.index, self.last_index() + 1);
+        self.metas.push(BatchMeta {
+            term: entry.term,
+            base_offset: entry.position,
+            last_offset: entry.position - 1,
+        });
+        self.raft_only.insert(entry.index, (entry.kind, entry.data));
+    }
+
     fn payload(&self, index: u64) -> Option<(EntryKind, Bytes)> {
-        if let Some(data) = self.conf_changes.get(&index) {
-            return Some((EntryKind::ConfChange, data.clone()));
+        if let Some((kind, data)) = self.raft_only.get(&index) {
+            return Some((*kind, data.clone()));
         }
         self.cache
             .get(index)
@@ -392,8 +470,9 @@ impl Storage for ReplicaStorage {
 
     fn conf_changes(&self, lo: u64, hi: u64) -> ringlet_raft::Result<Vec<Entry>> {
         self.check_range(lo, hi)?;
-        let changes = self.conf_changes.range(lo..hi);
-        let entries = changes.map(|(i, data)| self.entry(*i, EntryKind::ConfChange, data.clone()));
+        let changes = self.raft_only.range(lo..hi);
+        let changes = changes.filter(|(_, (kind, _))| *kind == EntryKind::ConfChange);
+        let entries = changes.map(|(i, (kind, data))| self.entry(*i, *kind, data.clone()));
         Ok(entries.collect())
     }
 
@@ -409,18 +488,19 @@ impl Storage for ReplicaStorage {
         let Some(first) = entries.first().map(|e| e.index) else {
             return Ok(());
         };
+        // The driver appends only what it wrote: the sidecar it planned is the file's.
+        self.sidecar_unsettled.set(false);
         self.metas.truncate((first - self.first_index()) as usize);
         self.cache.truncate_from(first);
-        self.conf_changes.split_off(&first);
+        self.raft_only.split_off(&first);
         for (entry, meta) in entries.iter().zip(metas) {
             self.metas.push(meta);
-            match entry.kind {
-                EntryKind::ConfChange => {
-                    self.conf_changes.insert(entry.index, entry.data.clone());
-                }
-                EntryKind::Normal => self
-                    .cache
-                    .insert(entry.index, entry.kind, entry.data.clone()),
+            if is_raft_only(entry) {
+                self.raft_only
+                    .insert(entry.index, (entry.kind, entry.data.clone()));
+            } else {
+                self.cache
+                    .insert(entry.index, entry.kind, entry.data.clone());
             }
         }
         Ok(())
@@ -447,6 +527,6 @@ impl Storage for ReplicaStorage {
 impl BatchOffsets for ReplicaStorage {
     fn batch_offsets(&self, index: u64) -> Option<(u64, u64)> {
         let meta = self.batch_meta(index)?;
-        Some((meta.base_offset as u64, meta.last_offset as u64))
+        Some((meta.base_offset as u64, (meta.last_offset + 1) as u64))
     }
 }

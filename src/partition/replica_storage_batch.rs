@@ -1,18 +1,18 @@
-//! How Raft entries that are not client batches are stored in the Kafka log, and back.
+//! Which Raft entries are client batches (stored in the Kafka log, taking offsets) and which
+//! are Raft's own (kept beside it, taking none), and the control batches that encode them.
 //!
-//! Every Raft entry is one record batch in the partition log, so the two entries Raft makes
-//! itself become one-record CONTROL batches (attributes: control bit, not transactional;
-//! producer id -1, so producer state, transaction markers and read_committed consumers skip
-//! them; Kafka clients skip control batches of types they do not know):
-//! - the leader's no-op at the start of its term (a `Normal` entry with empty data) is
-//!   Kafka's LEADER_CHANGE (type 2), with a null value;
-//! - a membership change (`ConfChange` entry) is type [`CONF_CHANGE_TYPE`], a Ringlet type
-//!   outside Kafka's range, whose value is the 9-byte `ConfChange` encoding.
+//! Raft's own entries are the leader's no-op at the start of its term (a `Normal` entry with
+//! empty data), a membership change (`ConfChange`) and a log-start command (DeleteRecords: a
+//! `Normal` entry holding a [`log_start_command`] batch). They take a Raft index but no
+//! Kafka offset: `replica_storage_sidecar` keeps them, so the Kafka log holds only data
+//! batches and transaction markers and its offsets are dense, as in Kafka.
 //!
-//! The batch is a pure function of the entry (timestamps are -1, Kafka's "no timestamp"),
-//! so every replica stores the same bytes. [`decode_stored`] maps a stored batch back to
-//! the entry Raft appended (empty data for the no-op, the 9 bytes for a change), so
-//! `Storage::entries` returns the same thing whether it comes from memory or from disk.
+//! The log-start command travels through Raft as a one-record CONTROL batch (attributes:
+//! control bit, not transactional; producer id -1) of type [`LOG_START_TYPE`], so it is
+//! proposed like a client batch. Logs written before the sidecar existed may still hold
+//! no-ops and membership changes as control batches ([`LEADER_CHANGE_TYPE`],
+//! [`CONF_CHANGE_TYPE`]); [`decode_stored`] maps such a stored batch back to the entry Raft
+//! appended, so those logs still open (their control batches keep the offsets they took).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ringlet_protocol::record_batch::{parse_header, BatchError, RecordBatchHeader, HEADER_SIZE};
@@ -28,8 +28,23 @@ pub const LEADER_CHANGE_TYPE: i16 = 2;
 /// Ringlet's membership-change control record ('R' << 8; Kafka uses 0..=6 as of 3.9).
 pub const CONF_CHANGE_TYPE: i16 = 0x5200;
 
-/// The bytes to write to the Kafka log for `entry`: a client batch as is, or the control
-/// batch of a Raft-made entry. The log stamps the base offset and the leader epoch.
+/// Whether `entry` is Raft's own (a no-op, a membership change, a log-start command): kept
+/// beside the Kafka log, at no offset.
+pub fn is_raft_only(entry: &Entry) -> bool {
+    match entry.kind {
+        EntryKind::ConfChange => true,
+        EntryKind::Normal if entry.data.is_empty() => true,
+        EntryKind::Normal => is_log_start_command(&entry.data),
+    }
+}
+
+/// Whether `batch` is a [`log_start_command`].
+pub fn is_log_start_command(batch: &[u8]) -> bool {
+    parse_header(batch).is_ok_and(|header| log_start_target(&header, batch).is_some())
+}
+
+/// The bytes to write to the Kafka log for a client `entry` (as they are), or the control
+/// batch that encodes a Raft-made one. The log stamps the base offset and the leader epoch.
 pub fn entry_batch(entry: &Entry) -> BytesMut {
     match entry.kind {
         EntryKind::Normal if entry.data.is_empty() => control_batch(LEADER_CHANGE_TYPE, None),
@@ -38,10 +53,11 @@ pub fn entry_batch(entry: &Entry) -> BytesMut {
     }
 }
 
-/// Offsets a stored entry spans minus one (`lastOffsetDelta`), from the bytes Raft holds.
+/// Offsets an entry spans minus one (`lastOffsetDelta`), from the bytes Raft holds: -1
+/// (no offset) for Raft's own entries.
 pub fn last_offset_delta(entry: &Entry) -> Result<i64, BatchError> {
-    if entry.kind == EntryKind::ConfChange || entry.data.is_empty() {
-        return Ok(0); // one control record
+    if is_raft_only(entry) {
+        return Ok(-1);
     }
     let header = parse_header(&entry.data)?;
     if header.last_offset_delta < 0 {
@@ -196,7 +212,8 @@ mod tests {
         // Not a transaction marker: producer state and read_committed ignore it.
         assert_eq!(parse_marker(&header, &batch), None);
         assert_eq!(decode_stored(&batch), (EntryKind::Normal, Bytes::new()));
-        assert_eq!(last_offset_delta(&noop), Ok(0));
+        assert!(is_raft_only(&noop));
+        assert_eq!(last_offset_delta(&noop), Ok(-1), "a no-op takes no offset");
     }
 
     #[test]
@@ -224,6 +241,8 @@ mod tests {
         assert_eq!(log_start_target(&header, &batch), Some(1234));
         // Proposed as a client batch would be, and read back from disk as one.
         let entry = Entry::normal(1, 1, batch.clone());
+        assert!(is_raft_only(&entry));
+        assert_eq!(last_offset_delta(&entry), Ok(-1));
         assert_eq!(entry_batch(&entry).freeze(), batch);
         assert_eq!(decode_stored(&batch), (EntryKind::Normal, batch.clone()));
         let noop = entry_batch(&Entry::normal(1, 2, Bytes::new())).freeze();
@@ -244,6 +263,11 @@ mod tests {
         )
         .freeze();
         let entry = Entry::normal(1, 1, batch.clone());
+        assert!(
+            !is_raft_only(&entry),
+            "a transaction marker takes an offset, as in Kafka"
+        );
+        assert_eq!(last_offset_delta(&entry), Ok(0));
         assert_eq!(&entry_batch(&entry)[..], &batch[..]);
         // A transaction marker has a producer: it stays a normal entry with its bytes.
         assert_eq!(decode_stored(&batch), (EntryKind::Normal, batch));

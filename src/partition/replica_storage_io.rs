@@ -21,7 +21,8 @@ use ringlet_raft::{Entry, HardState};
 
 use super::producer_state_recovery::ProducerBatch;
 use super::replica_storage::{Anchor, BatchMeta, PlanError, ReplicaStorage};
-use super::replica_storage_batch::{decode_stored, entry_batch, log_start_target};
+use super::replica_storage_batch::{decode_stored, entry_batch, is_raft_only, log_start_target};
+use super::replica_storage_sidecar::{self as sidecar, RaftOnlyEntry};
 
 /// Term, vote, commit and anchor.
 pub const STATE_FILE: &str = "raft_state";
@@ -40,12 +41,17 @@ fn epoch_of_term(term: u64) -> i32 {
     i32::try_from(term).expect("raft invariant: term fits the Kafka leader epoch (i32)")
 }
 
-/// One Ready's entries as log appends (from [`ReplicaStorage::write_plan`]).
+/// One Ready's entries as log appends and a sidecar rewrite (from
+/// [`ReplicaStorage::write_plan`]).
 #[derive(Debug)]
 pub struct EntryWrites {
+    /// The Raft index of the first entry written, if any.
+    first_index: Option<u64>,
     /// Where the first entry starts: the log is cut there first unless it ends there.
     base_offset: i64,
     appends: Vec<PlannedAppend>,
+    /// Raft's own entries after this write, when it changes them (the sidecar's content).
+    sidecar: Option<Vec<RaftOnlyEntry>>,
 }
 
 /// One append call: a run of entries of one term (one leader epoch).
@@ -76,31 +82,34 @@ impl EntryWrites {
                 continue;
             };
             let mut offset = run.base_offset;
-            for (index, range) in (run.first_index..).zip(ranges) {
+            for range in ranges {
                 let batch = &run.bytes[range];
                 let Ok(header) = parse_header(batch) else {
                     continue;
                 };
                 if let Some(producer) = ProducerBatch::of(&header, batch, offset) {
                     written.producer_batches.push(producer);
-                } else if let Some(target) = log_start_target(&header, batch) {
-                    written.log_start_commands.push((index, target));
                 }
                 offset += i64::from(header.last_offset_delta) + 1;
             }
         }
+        let first = self.first_index.unwrap_or(u64::MAX);
+        let own = self.sidecar.iter().flatten().filter(|e| e.index >= first);
+        written.log_start_commands = own
+            .filter_map(|e| Some((e.index, log_start_of(&e.data)?)))
+            .collect();
         written
     }
 
     /// The Raft index of the first entry written, if any.
     pub fn first_index(&self) -> Option<u64> {
-        self.appends.first().map(|run| run.first_index)
+        self.first_index
     }
 
     /// Whether [`ReplicaStorage::write`] will cut `log` first (it does not end where these
     /// writes start).
     pub fn cuts(&self, log: &PartitionLog) -> bool {
-        !self.appends.is_empty() && log.next_offset() != self.base_offset
+        self.first_index.is_some() && log.next_offset() != self.base_offset
     }
 }
 
@@ -128,7 +137,17 @@ impl ReplicaStorage {
             ));
         }
         let mut storage = ReplicaStorage::new(anchor, hard_state, voters);
-        scan_log(log, &mut storage).await?;
+        let mut own = sidecar::load(state_dir)?;
+        own.retain(|e| e.index >= anchor.first_index);
+        let kept = own.len();
+        scan_log(log, &mut storage, own).await?;
+        let merged = storage.raft_only_from(anchor.first_index);
+        if merged.len() != kept {
+            // Entries after the recovered log end (the batches before them were lost in a
+            // crash): gone from the Raft log, so from the file too, before a later batch
+            // could land at their position.
+            sidecar::store(state_dir, &merged)?;
+        }
         Ok(storage)
     }
 
@@ -147,7 +166,18 @@ impl ReplicaStorage {
             }
         };
         let mut appends: Vec<PlannedAppend> = Vec::new();
+        let mut own = Vec::new();
         for (entry, meta) in entries.iter().zip(&metas) {
+            if is_raft_only(entry) {
+                own.push(RaftOnlyEntry {
+                    index: entry.index,
+                    term: entry.term,
+                    position: meta.base_offset,
+                    kind: entry.kind,
+                    data: entry.data.clone(),
+                });
+                continue;
+            }
             let epoch = epoch_of_term(entry.term);
             match appends.last_mut() {
                 Some(run) if run.epoch == epoch => {
@@ -164,29 +194,48 @@ impl ReplicaStorage {
             }
         }
         let base_offset = metas.first().map_or(self.next_offset(), |m| m.base_offset);
+        let first_index = entries.first().map(|e| e.index);
+        let sidecar = first_index
+            .filter(|first| self.sidecar_needs_rewrite(*first, !own.is_empty()))
+            .map(|first| {
+                let mut all = self.raft_only_before(first);
+                all.extend(own);
+                all
+            });
         Ok(EntryWrites {
+            first_index,
             base_offset,
             appends,
+            sidecar,
         })
     }
 
     /// Performs `writes` and waits until they are durable. Cuts the log at the first
     /// entry's base offset unless it ends there: a follower replacing a conflicting
     /// suffix, or the retry of a write that failed halfway (its batches may be in the
-    /// log although the view never got them). One append per run of equal terms.
+    /// log although the view never got them). Then rewrites the sidecar in `state_dir`
+    /// (Raft's own entries) when it changes, before any batch that follows them is
+    /// appended (see `replica_storage_sidecar`). One append per run of equal terms.
     ///
     /// The log assigns offsets at its end, which by Log Matching is where the leader put
     /// the same batches; that they match the view's prediction is asserted.
     pub async fn write(
         log: &PartitionLog,
+        state_dir: &Path,
         writes: EntryWrites,
     ) -> Result<Vec<AppendInfo>, LogError> {
-        let Some(last_offset) = writes.appends.last().map(|a| a.last_offset) else {
+        if writes.first_index.is_none() {
             return Ok(Vec::new());
-        };
+        }
         if log.next_offset() != writes.base_offset {
             log.truncate_suffix(writes.base_offset).await?;
         }
+        if let Some(entries) = &writes.sidecar {
+            sidecar::store(state_dir, entries)?;
+        }
+        let Some(last_offset) = writes.appends.last().map(|a| a.last_offset) else {
+            return Ok(Vec::new());
+        };
         let mut infos = Vec::with_capacity(writes.appends.len());
         for run in writes.appends {
             let info = log.append(run.bytes, run.epoch, None).await?;
@@ -208,11 +257,12 @@ impl ReplicaStorage {
     /// [`ReplicaStorage::write_plan`] then [`ReplicaStorage::write`].
     pub async fn write_entries(
         log: &PartitionLog,
+        state_dir: &Path,
         storage: &ReplicaStorage,
         entries: &[Entry],
     ) -> Result<Vec<AppendInfo>, LogError> {
         let writes = storage.write_plan(entries)?;
-        Self::write(log, writes).await
+        Self::write(log, state_dir, writes).await
     }
 
     /// Reads `count` stored batches from `offset` (a batch start, from
@@ -261,9 +311,16 @@ impl ReplicaStorage {
     }
 }
 
-/// Appends a meta for every batch from the anchor to the log end. The tail's payloads
-/// stay in the cache (it evicts the older ones), so a restarted leader starts warm.
-async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<(), LogError> {
+/// Appends a meta for every batch from the anchor to the log end, with Raft's own entries
+/// (`own`, from the sidecar, in index order) merged in before the batch at their position.
+/// The tail's payloads stay in the cache (it evicts the older ones), so a restarted leader
+/// starts warm. Entries of `own` past the log end are left out.
+async fn scan_log(
+    log: &PartitionLog,
+    storage: &mut ReplicaStorage,
+    own: Vec<RaftOnlyEntry>,
+) -> Result<(), LogError> {
+    let mut own = own.into_iter().peekable();
     let mut offset = storage.anchor().base_offset;
     let mut last_term = storage.anchor().prev_term;
     let log_end = log.log_end_offset();
@@ -276,6 +333,7 @@ async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<()
         for range in ranges {
             let batch = read.data.slice(range);
             let header = parse_header(&batch).map_err(|err| corrupt(log.dir(), err))?;
+            last_term = merge_raft_only(log, storage, &mut own, offset, last_term)?;
             let term = term_of_epoch(header.partition_leader_epoch);
             if header.base_offset != offset || term < last_term {
                 return Err(corrupt(
@@ -301,7 +359,47 @@ async fn scan_log(log: &PartitionLog, storage: &mut ReplicaStorage) -> Result<()
             (offset, last_term) = (meta.last_offset + 1, term);
         }
     }
+    merge_raft_only(log, storage, &mut own, offset, last_term)?;
     Ok(())
+}
+
+/// Pushes the entries of `own` positioned at `offset` (the next batch, or the log end);
+/// the term of the last entry pushed. An entry positioned before `offset`, or whose index
+/// is not the next one, means the sidecar does not belong to this log.
+fn merge_raft_only(
+    log: &PartitionLog,
+    storage: &mut ReplicaStorage,
+    own: &mut std::iter::Peekable<std::vec::IntoIter<RaftOnlyEntry>>,
+    offset: i64,
+    mut last_term: u64,
+) -> Result<u64, LogError> {
+    while let Some(entry) = own.next_if(|e| e.position <= offset) {
+        let expected = ringlet_raft::Storage::last_index(storage) + 1;
+        if entry.position != offset || entry.index != expected || entry.term < last_term {
+            return Err(corrupt(
+                log.dir(),
+                format!(
+                    "raft entry {} (term {}) at offset {} does not fit the log: next is \
+                     index {expected} at offset {offset} (term {last_term})",
+                    entry.index, entry.term, entry.position
+                ),
+            ));
+        }
+        if let Some(target) = log_start_of(&entry.data) {
+            storage
+                .scanned_log_start_commands
+                .push((entry.index, target));
+        }
+        last_term = entry.term;
+        storage.push_raft_only(entry);
+    }
+    Ok(last_term)
+}
+
+/// The offset a log-start command entry asks for, else `None`.
+fn log_start_of(data: &[u8]) -> Option<i64> {
+    let header = parse_header(data).ok()?;
+    log_start_target(&header, data)
 }
 
 /// The anchor and hard state in `dir` (defaults when there is no state file).
@@ -381,7 +479,7 @@ fn unseal<'a>(bytes: &'a [u8], magic: &[u8; 4], body_len: usize) -> Option<&'a [
     (crc32c::crc32c(sealed).to_be_bytes() == crc).then_some(&sealed[4..])
 }
 
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
+pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -390,7 +488,7 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 }
 
 /// Replaces `dir/name` atomically and durably: temp file, fsync, rename, fsync of `dir`.
-fn replace_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogError> {
+pub(super) fn replace_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogError> {
     use std::io::Write;
     let path = dir.join(name);
     // A leftover temp file is harmless: the log's open removes `*.tmp` files.

@@ -6,8 +6,12 @@
 //!   and [`finish_interrupted_moves`] moves it on open.
 //! - **Snapshot install** (a follower below the leader's log start): the target anchor is
 //!   written to [`RESET_FILE`] first, an intent record; then the state file, the log
-//!   restart (`PartitionLog::restart_at`), and the intent's removal. Open redoes every step
+//!   restart (`PartitionLog::restart_at`), the emptying of the sidecar (Raft's own
+//!   entries, `replica_storage_sidecar`) and the intent's removal. Open redoes every step
 //!   while the intent exists, so a crash anywhere leaves either the old log or the new one.
+//!
+//! Retention also drops the sidecar's entries below the new anchor, last: open ignores
+//! those anyway, so a crash before it loses nothing.
 
 use std::path::Path;
 
@@ -17,6 +21,7 @@ use ringlet_raft::HardState;
 
 use super::replica_storage::{Anchor, ReplicaStorage, STATE_FILE};
 use super::replica_storage_io::{load_state, load_state_file, remove_file_durably, write_state};
+use super::replica_storage_sidecar as sidecar;
 
 /// The anchor a snapshot install is restarting the log at (present only during one).
 pub const RESET_FILE: &str = "raft_reset";
@@ -37,7 +42,8 @@ impl ReplicaStorage {
             anchor,
             at_least_committed(hs, anchor),
         )?;
-        log.advance_log_start(anchor.base_offset).await
+        log.advance_log_start(anchor.base_offset).await?;
+        sidecar::drop_below(state_dir, anchor.first_index)
     }
 
     /// Snapshot install: restarts `log` empty at `anchor`. Durable when it returns; then
@@ -81,6 +87,7 @@ async fn finish_restart(
 ) -> Result<(), LogError> {
     write_state(state_dir, STATE_FILE, anchor, hs)?;
     log.restart_at(anchor.base_offset).await?;
+    sidecar::store(state_dir, &[])?;
     remove_file_durably(state_dir, RESET_FILE)
 }
 

@@ -30,7 +30,7 @@ async fn open(dir: &Path) -> Result<(Rc<PartitionLog>, ReplicaStorage), String> 
 async fn five_committed(dir: &Path) -> Result<(Rc<PartitionLog>, ReplicaStorage), String> {
     let (log, mut s) = open(dir).await?;
     let entries: Vec<Entry> = (1..=5).map(|i| data(1, i, 3)).collect();
-    ReplicaStorage::write_entries(&log, &s, &entries)
+    ReplicaStorage::write_entries(&log, dir, &s, &entries)
         .await
         .map_err(err)?;
     s.append(&entries).map_err(err)?;
@@ -129,7 +129,7 @@ fn a_snapshot_restarts_the_log_empty_at_the_leaders_start() {
         assert!(!dir.join(RESET_FILE).exists());
         // Replication goes on from there.
         let next = [data(3, 10, 2)];
-        ReplicaStorage::write_entries(&log, &s, &next)
+        ReplicaStorage::write_entries(&log, &dir, &s, &next)
             .await
             .map_err(err)?;
         s.append(&next).map_err(err)?;

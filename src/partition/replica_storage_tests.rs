@@ -88,20 +88,21 @@ fn append_lays_batches_densely_by_record_count() {
     s.append(&[noop, data(1, 2, 3), data(1, 3, 2)]).unwrap();
     assert_eq!(
         s.batch_meta(1),
-        Some(meta(1, 0, 0)),
-        "the no-op is one record"
+        Some(meta(1, 0, -1)),
+        "the no-op takes no offset: the first record is at 0"
     );
-    assert_eq!(s.batch_meta(2), Some(meta(1, 1, 3)));
-    assert_eq!(s.batch_meta(3), Some(meta(1, 4, 5)));
-    assert_eq!(s.next_offset(), 6);
-    assert_eq!(s.index_of_offset(0), Some(1));
+    assert_eq!(s.batch_meta(2), Some(meta(1, 0, 2)));
+    assert_eq!(s.batch_meta(3), Some(meta(1, 3, 4)));
+    assert_eq!(s.next_offset(), 5);
+    assert_eq!(s.index_of_offset(0), Some(2));
     assert_eq!(s.index_of_offset(2), Some(2));
-    assert_eq!(s.index_of_offset(5), Some(3));
-    assert_eq!(s.index_of_offset(6), None);
+    assert_eq!(s.index_of_offset(4), Some(3));
+    assert_eq!(s.index_of_offset(5), None);
     assert_eq!(s.index_of_offset(-1), None);
     assert_eq!(s.high_watermark(0), 0, "nothing committed: the log start");
-    assert_eq!(s.high_watermark(2), 4);
-    assert_eq!(s.high_watermark(9), 6, "clamped to the last entry");
+    assert_eq!(s.high_watermark(1), 0, "a committed no-op shows nothing");
+    assert_eq!(s.high_watermark(2), 3);
+    assert_eq!(s.high_watermark(9), 5, "clamped to the last entry");
     let all = s.entries(1, 4, u64::MAX).unwrap();
     assert_eq!(
         all[0].data,
@@ -110,6 +111,52 @@ fn append_lays_batches_densely_by_record_count() {
     );
     assert_eq!(all.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(s.entries(1, 4, 0).unwrap().len(), 1, "always at least one");
+}
+
+#[test]
+fn raft_entries_between_batches_keep_offsets_dense() {
+    let mut s = fresh();
+    let noop = |term, index| Entry::normal(term, index, Bytes::new());
+    let log_start = Entry::normal(
+        2,
+        5,
+        super::replica_storage_batch::log_start_command(1).freeze(),
+    );
+    let cc = conf(2, 6, ConfChange::AddLearner(4));
+    s.append(&[noop(1, 1), data(1, 2, 2), noop(2, 3), data(2, 4, 1)])
+        .unwrap();
+    s.append(&[log_start, cc, data(2, 7, 1)]).unwrap();
+    let offsets: Vec<(i64, i64)> = (1..=7).map(|i| s.batch_offsets_of(i).unwrap()).collect();
+    assert_eq!(
+        offsets,
+        [(0, -1), (0, 1), (2, 1), (2, 2), (3, 2), (3, 2), (3, 3)],
+        "only the data batches take offsets"
+    );
+    assert_eq!(s.index_of_offset(2), Some(4));
+    assert_eq!(s.index_of_offset(3), Some(7));
+    assert_eq!(
+        s.high_watermark(3),
+        2,
+        "the new leader's no-op adds nothing"
+    );
+    assert_eq!(s.high_watermark(6), 3);
+    // OffsetForLeaderEpoch: epoch 1 ends where epoch 2's no-op sits.
+    let end = ringlet_raft::kafka_mapping::end_offset_for_epoch(&s, &s, 1, 4);
+    assert_eq!(end, Some((1, 2)));
+    assert_eq!(s.conf_changes(1, 8).unwrap().len(), 1);
+    assert!(!s.entries(5, 6, u64::MAX).unwrap()[0].data.is_empty());
+    // Replacing from the no-op drops the Raft entries after it, not only the batches.
+    s.append(&[noop(3, 3)]).unwrap();
+    assert_eq!((s.last_index(), s.next_offset()), (3, 2));
+    assert_eq!(s.conf_changes(1, 4).unwrap(), vec![]);
+    // Raft entries are never evicted: they are not in the log to read back.
+    s.set_cache_bytes_max(0);
+    assert!(s.entries(3, 4, u64::MAX).is_ok());
+    assert_eq!(
+        s.read_back_plan(1, 4),
+        Some((0, 1)),
+        "one batch to read for 1..4"
+    );
 }
 
 #[test]
@@ -159,7 +206,11 @@ fn evicted_payloads_are_loading_and_recorded() {
     assert_eq!(prefix.len(), 1);
     assert_eq!(s.take_missing(), Some((4, 7)));
     assert_eq!(s.entries(6, 7, u64::MAX).unwrap().len(), 1);
-    assert_eq!(s.read_back_plan(4, 9), Some((5, 3)), "clipped to the log");
+    assert_eq!(
+        s.read_back_plan(4, 9),
+        Some((4, 3)),
+        "clipped to the log; the membership change took no offset"
+    );
     assert_eq!(s.read_back_plan(7, 9), None);
 }
 

@@ -2,8 +2,10 @@
 //! by ONE loop per shard ([`ReplicaManager::run`]), Redpanda-style.
 //!
 //! The Kafka log is the Raft log (`replica_storage`): a Raft entry is a record batch, its term
-//! the batch's leader epoch. The loop owns every Raft node of the shard and is the only code
-//! that changes them, so nothing steps a node between its Ready and its advance:
+//! the batch's leader epoch, except Raft's own entries (no-ops, membership changes, log-start
+//! commands), kept beside the log at no Kafka offset. The loop owns every Raft node of the
+//! shard and is the only code that changes them, so nothing steps a node between its Ready
+//! and its advance:
 //!
 //! 1. step: queued peer messages, queued produce proposals, the tick;
 //! 2. persist: every group's Ready entries are appended to its log and synced (all groups at
@@ -926,11 +928,14 @@ async fn persist_one(
             .await
             .map_err(storage_err)?;
     }
-    ReplicaStorage::write(replica.partition.log(), writes)
+    // Entries written from an index replace whatever the log held there, in the sidecar
+    // too (Raft's own entries, log-start commands among them), even without a log cut.
+    let written_from = restart.map(|_| 0).or(writes.first_index());
+    ReplicaStorage::write(replica.partition.log(), &replica.state_dir, writes)
         .await
         .map_err(storage_err)?;
     producers.after(&replica.partition).await?;
-    replica.record_log_start_commands(replaced_from, written.log_start_commands);
+    replica.record_log_start_commands(written_from, written.log_start_commands);
     if let Some(hs) = hard_state {
         let synced = replica.synced_hard_state.get();
         if hs.term != synced.term || hs.vote != synced.vote {

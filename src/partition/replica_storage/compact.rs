@@ -32,7 +32,7 @@ impl ReplicaStorage {
         self.anchor = anchor;
         self.conf = conf;
         self.metas.clear();
-        self.conf_changes.clear();
+        self.raft_only.clear();
         self.cache.truncate_from(0);
         self.missing.borrow_mut().clear();
     }
@@ -51,7 +51,8 @@ impl ReplicaStorage {
             let index = self.index_of_offset(offset)?;
             (self.batch_meta(index)?.base_offset == offset).then_some(index)?
         };
-        if self.conf_changes.range(..first_index).next().is_some() {
+        let mut dropped = self.raft_only.range(..first_index);
+        if dropped.any(|(_, (kind, _))| *kind == ringlet_raft::EntryKind::ConfChange) {
             return None;
         }
         let prev_term = self.batch_meta(first_index - 1)?.term;
@@ -68,6 +69,7 @@ impl ReplicaStorage {
         let dropped = anchor.first_index.saturating_sub(self.anchor.first_index) as usize;
         self.metas.drain(..dropped.min(self.metas.len()));
         self.cache.drop_below(anchor.first_index);
+        self.raft_only = self.raft_only.split_off(&anchor.first_index);
         self.anchor = anchor;
     }
 }

@@ -23,7 +23,7 @@ async fn persist(
     let replacing = writes.cuts(partition.log());
     let batches = writes.written_batches().producer_batches;
     let producers = ProducerWrites::before(partition, replacing, batches).map_err(err)?;
-    ReplicaStorage::write(partition.log(), writes)
+    ReplicaStorage::write(partition.log(), partition.log().dir(), writes)
         .await
         .map_err(err)?;
     producers.after(partition).await.map_err(err)?;

@@ -1,6 +1,7 @@
 //! DeleteRecords on replicated partitions: the leader proposes a log-start command (a
-//! Ringlet control batch, `replica_storage_batch::log_start_command`) through the
-//! partition's Raft group, and every replica moves its own log start once the command is
+//! Ringlet control batch, `replica_storage_batch::log_start_command`, one of Raft's own
+//! entries: kept in the replica's sidecar, at no Kafka offset) through the partition's Raft
+//! group, and every replica moves its own log start once the command is
 //! committed, so the replicas agree (a move on the leader alone would leave followers
 //! serving deleted records after a failover).
 //!
