@@ -1,8 +1,8 @@
 //! Topic mutations on a cluster member (the `*_frontend` of DESIGN.md): callable on any
-//! shard, they hand the change to the controller leader (which places replicas on the brokers
-//! it knows to be alive)
-//! (through shard 0, which forwards it when another broker leads), and answer once the
-//! command is applied there and visible in this broker's own tables.
+//! shard, they hand the change to the controller leader (through shard 0, which forwards it
+//! when another broker leads), and answer once the command is applied there and visible in
+//! this broker's own tables. The leader places replicas on the brokers it knows to be alive,
+//! unless the request gave explicit assignments, which go to the log as given.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -58,6 +58,41 @@ pub async fn create_topic(
     Ok(topic_id)
 }
 
+/// Creates `name` with the given replica lists (checked by the caller against this broker's
+/// view; the controller's state machine checks them again against the log's).
+pub async fn create_topic_assigned(
+    state: &ShardState,
+    name: &str,
+    replicas: Vec<Vec<i32>>,
+    configs: TopicConfigs,
+    validate_only: bool,
+) -> Result<Uuid, BrokerError> {
+    validate_topic_name(name).map_err(BrokerError::InvalidTopic)?;
+    if state.topics().get(name).is_some() {
+        return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+    }
+    let topic_id = Uuid::new_v4();
+    if validate_only {
+        return Ok(topic_id);
+    }
+    let partitions = replicas.len();
+    let command = MetadataCommand::CreateTopic {
+        name: name.to_string(),
+        topic_id: topic_id.to_string(),
+        configs,
+        replicas,
+    };
+    send(state, ControllerRequest::Propose(command)).await?;
+    wait_visible(state, |table| {
+        table
+            .get(name)
+            .is_some_and(|meta| meta.topic_id == topic_id)
+    })
+    .await?;
+    tracing::info!(topic = name, partitions, %topic_id, "created replicated topic with explicit assignments");
+    Ok(topic_id)
+}
+
 pub async fn delete_topic(state: &ShardState, name: &str) -> Result<(), BrokerError> {
     let Some(existing) = state.topics().get(name).map(|meta| meta.topic_id) else {
         return Err(BrokerError::UnknownTopicOrPartition);
@@ -85,6 +120,29 @@ pub async fn create_partitions(
         new_total,
     };
     send(state, request).await?;
+    wait_visible(state, |table| {
+        table
+            .get(name)
+            .is_some_and(|meta| meta.partitions >= new_total)
+    })
+    .await
+}
+
+/// Grows `name` to `new_total` partitions placed on `new_replicas` (checked by the caller).
+pub async fn create_partitions_assigned(
+    state: &ShardState,
+    name: &str,
+    new_total: i32,
+    new_replicas: Vec<Vec<i32>>,
+) -> Result<(), BrokerError> {
+    if state.topics().get(name).is_none() {
+        return Err(BrokerError::UnknownTopicOrPartition);
+    }
+    let command = MetadataCommand::CreatePartitions {
+        name: name.to_string(),
+        new_replicas,
+    };
+    send(state, ControllerRequest::Propose(command)).await?;
     wait_visible(state, |table| {
         table
             .get(name)

@@ -1,13 +1,16 @@
-//! Cluster metadata. For now a single node: the topic table lives in `data_dir/meta`, every
-//! mutation runs on shard 0 ([`topic_backend`]), which persists the new table and broadcasts
-//! the snapshot to every shard before answering. The Raft controller replaces the backend
-//! later; the functions below are the stable entry points (callable on any shard).
+//! Cluster metadata. On a cluster member, the Raft controller (group 0, [`controller`]) holds
+//! the topic and broker tables and every broker installs what it applies ([`node`]); topic
+//! mutations go to its leader through [`frontend`]. A single node (no `--seeds`) keeps the
+//! topic table in `data_dir/meta` and mutates it on shard 0 ([`topic_backend`]), which
+//! persists the new table and broadcasts the snapshot to every shard before answering. The
+//! functions re-exported here are the entry points for both (callable on any shard).
 
 pub mod controller;
 pub mod controller_log;
 pub mod controller_rpc;
 pub mod frontend;
 pub mod leaders;
+pub mod manual_assignment;
 pub mod metadata_stm;
 pub mod node;
 pub mod placement;
@@ -19,7 +22,10 @@ pub mod topic_table;
 
 use uuid::Uuid;
 
-pub use topic_backend::{alter_topic_configs, create_partitions, create_topic, delete_topic};
+pub use topic_backend::{
+    alter_topic_configs, check_assignment, create_partitions, create_partitions_assigned,
+    create_topic, create_topic_assigned, delete_topic,
+};
 pub use topic_table::{partition_shard, PartitionRoute, TopicConfigs, TopicMeta, TopicTable};
 
 use crate::state::ShardState;

@@ -1,4 +1,7 @@
-//! Topic mutations. Callable on any shard; each one hops to shard 0, which checks it against
+//! Topic mutations. Callable on any shard. On a cluster member each one goes to the
+//! controller through [`super::frontend`]; the rest of this page is the single node.
+//!
+//! On a single node each one hops to shard 0, which checks it against
 //! the current table, persists the new table and installs it locally with no `.await` in
 //! between (so two concurrent creates of one name cannot both pass the check), then
 //! broadcasts the snapshot to every shard and only then answers. Shards ignore snapshots
@@ -62,6 +65,75 @@ pub async fn create_topic(
             Ok(topic_id)
         })
         .await?
+}
+
+/// The brokers an explicit assignment may name: the registered and the live ones (a single
+/// node: itself).
+fn assignable_brokers(state: &ShardState) -> (Vec<i32>, Vec<i32>) {
+    match state.cluster.as_ref() {
+        Some(cluster) => (cluster.brokers().ids(), cluster.alive_brokers()),
+        None => (vec![state.node_id()], vec![state.node_id()]),
+    }
+}
+
+/// Checks explicit replica lists for partitions `first_partition..` against the registered
+/// and live brokers (`manual_assignment`); `replication_factor` is the topic's, if it exists.
+pub fn check_assignment(
+    state: &ShardState,
+    first_partition: i32,
+    lists: &[Vec<i32>],
+    replication_factor: Option<usize>,
+) -> Result<(), BrokerError> {
+    let (registered, alive) = assignable_brokers(state);
+    let brokers = super::manual_assignment::Brokers {
+        registered: &registered,
+        alive: &alive,
+    };
+    super::manual_assignment::check_all(&brokers, first_partition, lists, replication_factor)
+}
+
+/// Creates `name` with one partition per list of `replicas` (CreateTopics' explicit
+/// assignments), each list as given (its first broker the preferred leader).
+pub async fn create_topic_assigned(
+    state: &ShardState,
+    name: &str,
+    replicas: Vec<Vec<i32>>,
+    configs: TopicConfigs,
+    validate_only: bool,
+) -> Result<Uuid, BrokerError> {
+    check_assignment(state, 0, &replicas, None)?;
+    if state.is_clustered() {
+        return super::frontend::create_topic_assigned(
+            state,
+            name,
+            replicas,
+            configs,
+            validate_only,
+        )
+        .await;
+    }
+    // A single node: the check left one list [this node] per partition.
+    let partitions = i32::try_from(replicas.len())
+        .map_err(|_| BrokerError::InvalidPartitions("too many partitions".into()))?;
+    create_topic(state, name, partitions, 1, configs, validate_only).await
+}
+
+/// Grows `name` by one partition per list of `new_replicas` (already checked with
+/// [`check_assignment`]).
+pub async fn create_partitions_assigned(
+    state: &ShardState,
+    name: &str,
+    current: i32,
+    new_replicas: Vec<Vec<i32>>,
+) -> Result<(), BrokerError> {
+    let added = i32::try_from(new_replicas.len())
+        .map_err(|_| BrokerError::InvalidPartitions("too many partitions".into()))?;
+    let new_total = current.saturating_add(added);
+    if state.is_clustered() {
+        return super::frontend::create_partitions_assigned(state, name, new_total, new_replicas)
+            .await;
+    }
+    create_partitions(state, name, new_total).await
 }
 
 /// Deletes `name` and the logs of its partitions.

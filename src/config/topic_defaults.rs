@@ -133,6 +133,17 @@ pub fn broker_config_values(config: &BrokerConfig) -> Vec<BrokerConfigValue> {
             "Topics can be deleted.",
         ),
     ];
+    // Kafka lists broker.rack with a null value when unset; a described value here is a
+    // string, so an unset rack is left out rather than shown as "".
+    if let Some(rack) = config.cluster.as_ref().and_then(|c| c.rack.clone()) {
+        values.push(value(
+            "broker.rack",
+            rack,
+            ConfigType::String,
+            true,
+            "Rack of the broker, used for rack-aware replica placement.",
+        ));
+    }
     values.extend(broker_topic_default_values(&topic_defaults_from(config)));
     values.sort_by(|a, b| a.name.cmp(b.name));
     values

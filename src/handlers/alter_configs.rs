@@ -7,9 +7,14 @@
 //! (`cluster::alter_topic_configs`), which persists them and applies them to the live
 //! partition logs.
 //!
-//! Broker resources: no broker config can be changed at runtime yet, so a broker resource with
-//! entries is INVALID_REQUEST ("Cannot update these configs dynamically"), like Kafka for a
-//! read-only broker config; an empty one is accepted (nothing to do).
+//! Broker resources name this broker's id or "" (the cluster-wide default), through any broker;
+//! another broker's id is INVALID_REQUEST, as Kafka's `ConfigAdminManager` answers (clients
+//! send a per-broker change to that broker). No broker config can be changed at runtime yet,
+//! so a broker resource with entries is INVALID_REQUEST ("Cannot update these configs
+//! dynamically"), like Kafka for a read-only broker config; an empty one is accepted (nothing
+//! to do). Broker-logger resources are INVALID_REQUEST here, as in Kafka (the legacy API does
+//! not take them); IncrementalAlterConfigs takes them for this broker's id, with no entries
+//! (the log level is fixed at start).
 //!
 //! IncrementalAlterConfigs shares [`alter_resource`] and differs only in how the new overrides
 //! are computed.
@@ -25,8 +30,9 @@ use crate::config::config_ops::replace_overrides;
 use crate::config::topic_config::{BrokerTopicDefaults, ConfigOverrides};
 use crate::config::topic_defaults::broker_topic_defaults;
 use crate::error::BrokerError;
+use crate::handlers::broker_resources::{alter_target, RESOURCE_BROKER_LOGGER};
 use crate::handlers::describe_configs::{
-    check_broker_resource, unsupported_resource_type, RESOURCE_BROKER, RESOURCE_TOPIC,
+    unsupported_resource_type, RESOURCE_BROKER, RESOURCE_TOPIC,
 };
 use crate::server::RequestContext;
 use crate::state::ShardState;
@@ -54,6 +60,11 @@ pub async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> Alter
         let names: Vec<&str> = entries.iter().map(|(name, _)| *name).collect();
         let outcome = if duplicates.contains(&key) {
             Err(duplicate_resource())
+        } else if resource.resource_type == RESOURCE_BROKER_LOGGER {
+            Err(BrokerError::InvalidRequest(
+                "AlterConfigs is deprecated and does not support the resource type BROKER_LOGGER"
+                    .to_string(),
+            ))
         } else {
             let change = |_: &ConfigOverrides, _: &BrokerTopicDefaults| {
                 replace_overrides(entries.iter().copied())
@@ -72,7 +83,7 @@ pub async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> Alter
 }
 
 /// Applies one resource's change: `change` computes a topic's new overrides from its current
-/// ones; broker resources accept no entries.
+/// ones; broker and broker-logger resources accept no entries.
 pub async fn alter_resource(
     state: &ShardState,
     (resource_type, name): (i8, &str),
@@ -92,7 +103,11 @@ pub async fn alter_resource(
             crate::cluster::alter_topic_configs(state, name, next).await
         }
         RESOURCE_BROKER => {
-            check_broker_resource(name, state.node_id())?;
+            alter_target(name, state.node_id(), true)?;
+            check_broker_entries(entry_names).map_err(BrokerError::from)
+        }
+        RESOURCE_BROKER_LOGGER => {
+            alter_target(name, state.node_id(), false)?;
             check_broker_entries(entry_names).map_err(BrokerError::from)
         }
         other => Err(unsupported_resource_type(other)),

@@ -1,9 +1,12 @@
 //! CreatePartitions (API key 37), v0-v3.
 //!
 //! Grows a topic to `count` partitions. Partitions can only be added (a smaller or equal count
-//! is INVALID_PARTITIONS, with Kafka's messages); explicit assignments must give one replica
-//! list per new partition, each naming only this node (anything else is
-//! INVALID_REPLICA_ASSIGNMENT on a single node). validate_only checks and changes nothing.
+//! is INVALID_PARTITIONS, with Kafka's messages). Without assignments the controller leader
+//! places the new partitions like the topic's first ones (same replication factor, live
+//! brokers); explicit assignments must give one replica list per new partition, each checked
+//! against the registered brokers and the topic's replication factor as the KRaft controller
+//! checks them (`cluster::manual_assignment`, INVALID_REPLICA_ASSIGNMENT otherwise).
+//! validate_only checks and changes nothing.
 //! A topic named twice in one request is INVALID_REQUEST for each entry.
 
 use std::collections::HashSet;
@@ -14,7 +17,7 @@ use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitions
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::BrokerError;
-use crate::handlers::create_topics::{check_replicas_on_this_node, MAX_PARTITIONS_PER_TOPIC};
+use crate::handlers::create_topics::MAX_PARTITIONS_PER_TOPIC;
 use crate::server::RequestContext;
 use crate::state::ShardState;
 
@@ -27,7 +30,6 @@ pub async fn handle(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let state: &ShardState = &ctx.state;
-    let node_id = state.node_id();
     let duplicates = duplicated_names(&request);
     let mut response = CreatePartitionsResponse::default();
     for topic in &request.topics {
@@ -37,7 +39,7 @@ pub async fn handle(
                 "Duplicate topic in request.".to_string(),
             ))
         } else {
-            grow(state, topic, node_id, request.validate_only).await
+            grow(state, topic, request.validate_only).await
         };
         response.results.push(topic_result(name, outcome));
     }
@@ -47,17 +49,40 @@ pub async fn handle(
 async fn grow(
     state: &ShardState,
     topic: &CreatePartitionsTopic,
-    node_id: i32,
     validate_only: bool,
 ) -> Result<(), BrokerError> {
     let name = topic.name.as_str();
-    let current =
-        crate::cluster::partition_count(state, name).ok_or(BrokerError::UnknownTopicOrPartition)?;
-    let new_total = check_increase(current, topic, node_id)?;
+    let meta = state
+        .topics()
+        .get(name)
+        .cloned()
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let current = meta.partitions;
+    let new_total = check_increase(current, topic)?;
+    let Some(lists) = new_replica_lists(topic) else {
+        if validate_only {
+            return Ok(());
+        }
+        return crate::cluster::create_partitions(state, name, new_total).await;
+    };
+    // The topic's replication factor: its first partition's (a single node's topics: 1).
+    let factor = meta.assignments.first().map_or(1, |a| a.replicas.len());
+    crate::cluster::check_assignment(state, current, &lists, Some(factor))?;
     if validate_only {
         return Ok(());
     }
-    crate::cluster::create_partitions(state, name, new_total).await
+    crate::cluster::create_partitions_assigned(state, name, current, lists).await
+}
+
+/// The request's replica lists for the new partitions, if it gave any.
+fn new_replica_lists(topic: &CreatePartitionsTopic) -> Option<Vec<Vec<i32>>> {
+    let assignments = topic.assignments.as_ref()?;
+    Some(
+        assignments
+            .iter()
+            .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+            .collect(),
+    )
 }
 
 pub fn duplicated_names(request: &CreatePartitionsRequest) -> HashSet<&str> {
@@ -70,12 +95,10 @@ pub fn duplicated_names(request: &CreatePartitionsRequest) -> HashSet<&str> {
         .collect()
 }
 
-/// Checks growing a topic of `current` partitions as `topic` asks; returns the new total.
-pub fn check_increase(
-    current: i32,
-    topic: &CreatePartitionsTopic,
-    node_id: i32,
-) -> Result<i32, BrokerError> {
+/// Checks growing a topic of `current` partitions as `topic` asks, and that it gives one
+/// assignment per new partition if any; returns the new total. The lists themselves are
+/// checked against the brokers by the caller.
+pub fn check_increase(current: i32, topic: &CreatePartitionsTopic) -> Result<i32, BrokerError> {
     let requested = topic.count;
     if requested < current {
         return Err(BrokerError::InvalidPartitions(format!(
@@ -98,13 +121,10 @@ pub fn check_increase(
         let added = requested - current;
         if assignments.len() != added as usize {
             return Err(BrokerError::InvalidReplicaAssignment(format!(
-                "Increasing the number of partitions by {added} but {} assignments provided.",
+                "Attempted to add {added} additional partition(s), but only {} assignment(s) \
+                 were specified.",
                 assignments.len()
             )));
-        }
-        for (offset, assignment) in assignments.iter().enumerate() {
-            let partition = current + offset as i32;
-            check_replicas_on_this_node(&assignment.broker_ids, node_id, partition)?;
         }
     }
     Ok(requested)
@@ -159,28 +179,33 @@ mod tests {
     #[test]
     fn only_increases_are_accepted() {
         let invalid = ResponseError::InvalidPartitions.code();
-        assert_eq!(check_increase(3, &topic(5, None), NODE).unwrap(), 5);
-        assert_eq!(code(check_increase(3, &topic(3, None), NODE)), invalid);
-        let err = check_increase(3, &topic(2, None), NODE).unwrap_err();
+        assert_eq!(check_increase(3, &topic(5, None)).unwrap(), 5);
+        assert_eq!(code(check_increase(3, &topic(3, None))), invalid);
+        let err = check_increase(3, &topic(2, None)).unwrap_err();
         assert_eq!(err.code_i16(), invalid);
         assert!(
             err.to_string().contains("higher than the requested 2"),
             "{err}"
         );
-        assert_eq!(code(check_increase(3, &topic(-1, None), NODE)), invalid);
+        assert_eq!(code(check_increase(3, &topic(-1, None))), invalid);
         let huge = MAX_PARTITIONS_PER_TOPIC + 1;
-        assert_eq!(code(check_increase(3, &topic(huge, None), NODE)), invalid);
+        assert_eq!(code(check_increase(3, &topic(huge, None))), invalid);
     }
 
     #[test]
-    fn assignments_must_cover_new_partitions_on_this_node() {
+    fn assignments_must_cover_the_new_partitions() {
         let bad = ResponseError::InvalidReplicaAssignment.code();
         let ok = topic(3, Some(vec![vec![NODE], vec![NODE]]));
-        assert_eq!(check_increase(1, &ok, NODE).unwrap(), 3);
+        assert_eq!(check_increase(1, &ok).unwrap(), 3);
+        assert_eq!(
+            new_replica_lists(&ok),
+            Some(vec![vec![NODE], vec![NODE]])
+        );
         let too_few = topic(3, Some(vec![vec![NODE]]));
-        assert_eq!(code(check_increase(1, &too_few, NODE)), bad);
-        let elsewhere = topic(2, Some(vec![vec![4]]));
-        assert_eq!(code(check_increase(1, &elsewhere, NODE)), bad);
+        let err = check_increase(1, &too_few).unwrap_err();
+        assert_eq!(err.code_i16(), bad);
+        assert!(err.to_string().contains("add 2 additional partition(s), but only 1"), "{err}");
+        assert_eq!(new_replica_lists(&topic(2, None)), None);
     }
 
     #[test]

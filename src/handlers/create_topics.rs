@@ -2,10 +2,13 @@
 //!
 //! Each topic of the request is checked on its own (a bad one does not fail the others): a
 //! legal name that is not given twice in the request and does not collide with an existing
-//! topic, a partition count (-1 = the broker's `num.partitions`), a replication factor this
-//! single node can satisfy (-1 or 1; more is INVALID_REPLICATION_FACTOR until replication
-//! exists), explicit assignments only onto this node, and configs the topic config model accepts.
-//! Then the topic table creates it (or, with validate_only, checks it and creates nothing).
+//! topic, a partition count (-1 = the broker's `num.partitions`) and replication factor
+//! (-1 = `default.replication.factor`; on a cluster the controller leader places the replicas
+//! on live brokers and refuses a factor above their number, a single node takes only 1), or
+//! instead explicit assignments (partitions 0..n, each list checked against the registered
+//! brokers as the KRaft controller checks it, `cluster::manual_assignment`), and configs the
+//! topic config model accepts. Then the controller (or a single node's topic table) creates it
+//! (or, with validate_only, checks it and creates nothing).
 //! v5+ answers with the partition count, replication factor and every config of the new topic;
 //! v7 with its topic id.
 //!
@@ -45,12 +48,13 @@ pub struct TopicPlan {
     pub num_partitions: i32,
     pub replication_factor: i16,
     pub overrides: ConfigOverrides,
+    /// Explicit replica lists, one per partition in partition order.
+    pub assignments: Option<Vec<Vec<i32>>>,
 }
 
 pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let state: &ShardState = &ctx.state;
     let defaults = broker_topic_defaults(state);
-    let node_id = state.node_id();
     let duplicates = duplicated_names(&request);
     let mut response = CreateTopicsResponse::default();
     for topic in &request.topics {
@@ -60,7 +64,7 @@ pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Creat
                 "Create topics request contains multiple entries for topic {name}"
             )))
         } else {
-            create_one(state, topic, &defaults, node_id, request.validate_only).await
+            create_one(state, topic, &defaults, request.validate_only).await
         };
         response.topics.push(match outcome {
             Ok((plan, topic_id)) => created_result(&plan, topic_id, &defaults),
@@ -74,10 +78,9 @@ async fn create_one(
     state: &ShardState,
     topic: &CreatableTopic,
     defaults: &BrokerTopicDefaults,
-    node_id: i32,
     validate_only: bool,
 ) -> Result<(TopicPlan, Uuid), BrokerError> {
-    let plan = plan_topic(topic, defaults, node_id)?;
+    let plan = plan_topic(topic, defaults)?;
     let existing = crate::cluster::topic_names(state);
     if let Some(other) = colliding_topic(&plan.name, existing.iter().map(String::as_str)) {
         return Err(BrokerError::InvalidTopic(format!(
@@ -85,15 +88,29 @@ async fn create_one(
             plan.name
         )));
     }
-    let topic_id = crate::cluster::create_topic(
-        state,
-        &plan.name,
-        plan.num_partitions,
-        plan.replication_factor,
-        plan.overrides.clone(),
-        validate_only,
-    )
-    .await?;
+    let topic_id = match &plan.assignments {
+        Some(replicas) => {
+            crate::cluster::create_topic_assigned(
+                state,
+                &plan.name,
+                replicas.clone(),
+                plan.overrides.clone(),
+                validate_only,
+            )
+            .await?
+        }
+        None => {
+            crate::cluster::create_topic(
+                state,
+                &plan.name,
+                plan.num_partitions,
+                plan.replication_factor,
+                plan.overrides.clone(),
+                validate_only,
+            )
+            .await?
+        }
+    };
     Ok((plan, topic_id))
 }
 
@@ -108,19 +125,20 @@ pub fn duplicated_names(request: &CreateTopicsRequest) -> HashSet<&str> {
         .collect()
 }
 
-/// Every check of one topic that needs no topic table.
+/// Every check of one topic that needs no topic table (explicit assignments are checked
+/// against the brokers when the topic is created).
 pub fn plan_topic(
     topic: &CreatableTopic,
     defaults: &BrokerTopicDefaults,
-    node_id: i32,
 ) -> Result<TopicPlan, BrokerError> {
     let name = topic.name.as_str();
     validate_topic_name(name).map_err(BrokerError::InvalidTopic)?;
-    let (num_partitions, replication_factor) = if topic.assignments.is_empty() {
+    let (num_partitions, replication_factor, assignments) = if topic.assignments.is_empty() {
         let partitions = partition_count(topic.num_partitions, defaults)?;
         (
             partitions,
             replication_factor(topic.replication_factor, defaults)?,
+            None,
         )
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
@@ -130,7 +148,12 @@ pub fn plan_topic(
                     .to_string(),
             ));
         }
-        (partitions_from_assignments(topic, node_id)?, 1)
+        let lists = lists_from_assignments(topic)?;
+        let factor = lists.first().map_or(0, Vec::len);
+        let factor = i16::try_from(factor).map_err(|_| {
+            BrokerError::InvalidReplicaAssignment(format!("{factor} replicas are too many"))
+        })?;
+        (lists.len() as i32, factor, Some(lists))
     };
     let configs = topic.configs.iter().map(|config| {
         (
@@ -144,6 +167,7 @@ pub fn plan_topic(
         num_partitions,
         replication_factor,
         overrides,
+        assignments,
     })
 }
 
@@ -187,20 +211,23 @@ fn replication_factor(requested: i16, defaults: &BrokerTopicDefaults) -> Result<
     Ok(factor)
 }
 
-/// Explicit assignments: partitions 0..n, each on exactly this node.
-fn partitions_from_assignments(topic: &CreatableTopic, node_id: i32) -> Result<i32, BrokerError> {
+/// Explicit assignments: partitions 0..n in any order, each named once; the replica lists in
+/// partition order.
+fn lists_from_assignments(topic: &CreatableTopic) -> Result<Vec<Vec<i32>>, BrokerError> {
     let count = topic.assignments.len();
     if count > MAX_PARTITIONS_PER_TOPIC as usize {
         return Err(BrokerError::InvalidPartitions(format!(
             "{count} partitions exceed this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
         )));
     }
-    let mut seen = vec![false; count];
+    let mut lists: Vec<Option<Vec<i32>>> = vec![None; count];
     for assignment in &topic.assignments {
         let index = assignment.partition_index;
-        let slot = usize::try_from(index).ok().and_then(|i| seen.get_mut(i));
+        let slot = usize::try_from(index).ok().and_then(|i| lists.get_mut(i));
         match slot {
-            Some(slot) if !*slot => *slot = true,
+            Some(slot) if slot.is_none() => {
+                *slot = Some(assignment.broker_ids.iter().map(|id| id.0).collect())
+            }
             _ => {
                 return Err(BrokerError::InvalidReplicaAssignment(format!(
                     "Partitions should be a consecutive 0-based integer sequence; \
@@ -208,31 +235,9 @@ fn partitions_from_assignments(topic: &CreatableTopic, node_id: i32) -> Result<i
                 )))
             }
         }
-        check_replicas_on_this_node(&assignment.broker_ids, node_id, index)?;
     }
-    Ok(count as i32)
-}
-
-/// A single node can only place a partition's one replica on itself.
-pub fn check_replicas_on_this_node(
-    broker_ids: &[kafka_protocol::messages::BrokerId],
-    node_id: i32,
-    partition: i32,
-) -> Result<(), BrokerError> {
-    match broker_ids {
-        [only] if only.0 == node_id => Ok(()),
-        [] => Err(BrokerError::InvalidReplicaAssignment(format!(
-            "Partition {partition} has an empty replica list"
-        ))),
-        [_] => Err(BrokerError::InvalidReplicaAssignment(format!(
-            "Partition {partition} is assigned to broker {:?}, but the only broker is {node_id}",
-            broker_ids.iter().map(|b| b.0).collect::<Vec<_>>()
-        ))),
-        _ => Err(BrokerError::InvalidReplicationFactor(format!(
-            "Partition {partition} is assigned {} replicas, but only 1 broker is registered",
-            broker_ids.len()
-        ))),
-    }
+    // Every slot is filled: `count` distinct indexes below `count`.
+    Ok(lists.into_iter().flatten().collect())
 }
 
 /// The result of a created (or, with validate_only, validated) topic.
@@ -323,7 +328,7 @@ mod tests {
             num_partitions: 3,
             ..Default::default()
         };
-        let plan = plan_topic(&topic("orders", -1, -1), &defaults, NODE).unwrap();
+        let plan = plan_topic(&topic("orders", -1, -1), &defaults).unwrap();
         assert_eq!((plan.num_partitions, plan.replication_factor), (3, 1));
         assert!(plan.overrides.is_empty());
     }
@@ -334,75 +339,75 @@ mod tests {
         let invalid_partitions = ResponseError::InvalidPartitions.code();
         let invalid_factor = ResponseError::InvalidReplicationFactor.code();
         assert_eq!(
-            code_of(plan_topic(&topic("t", 0, 1), &defaults, NODE)),
+            code_of(plan_topic(&topic("t", 0, 1), &defaults)),
             invalid_partitions
         );
         assert_eq!(
-            code_of(plan_topic(&topic("t", -5, 1), &defaults, NODE)),
+            code_of(plan_topic(&topic("t", -5, 1), &defaults)),
             invalid_partitions
         );
         let huge = MAX_PARTITIONS_PER_TOPIC + 1;
         assert_eq!(
-            code_of(plan_topic(&topic("t", huge, 1), &defaults, NODE)),
+            code_of(plan_topic(&topic("t", huge, 1), &defaults)),
             invalid_partitions
         );
         assert_eq!(
-            code_of(plan_topic(&topic("t", 1, 3), &defaults, NODE)),
+            code_of(plan_topic(&topic("t", 1, 3), &defaults)),
             invalid_factor
         );
         assert_eq!(
-            code_of(plan_topic(&topic("t", 1, 0), &defaults, NODE)),
+            code_of(plan_topic(&topic("t", 1, 0), &defaults)),
             invalid_factor
         );
-        assert_eq!(code_of(plan_topic(&topic("t", 4, 1), &defaults, NODE)), 0);
+        assert_eq!(code_of(plan_topic(&topic("t", 4, 1), &defaults)), 0);
     }
 
     #[test]
     fn bad_names_and_configs_are_refused() {
         let defaults = BrokerTopicDefaults::default();
-        let bad_name = plan_topic(&topic("a/b", 1, 1), &defaults, NODE);
+        let bad_name = plan_topic(&topic("a/b", 1, 1), &defaults);
         assert_eq!(
             code_of(bad_name),
             ResponseError::InvalidTopicException.code()
         );
         let unknown = with_config(topic("t", 1, 1), "retention.hours", Some("1"));
-        let err = plan_topic(&unknown, &defaults, NODE).unwrap_err();
+        let err = plan_topic(&unknown, &defaults).unwrap_err();
         assert_eq!(err.code_i16(), ResponseError::InvalidConfig.code());
         assert!(err.to_string().contains("retention.hours"), "{err}");
         let bad_value = with_config(topic("t", 1, 1), "retention.ms", Some("soon"));
         assert_eq!(
-            code_of(plan_topic(&bad_value, &defaults, NODE)),
+            code_of(plan_topic(&bad_value, &defaults)),
             ResponseError::InvalidConfig.code()
         );
         let null = with_config(topic("t", 1, 1), "retention.ms", None);
         assert_eq!(
-            code_of(plan_topic(&null, &defaults, NODE)),
+            code_of(plan_topic(&null, &defaults)),
             ResponseError::InvalidConfig.code()
         );
         let good = with_config(topic("t", 1, 1), "cleanup.policy", Some("compact"));
         assert_eq!(
-            plan_topic(&good, &defaults, NODE).unwrap().overrides["cleanup.policy"],
+            plan_topic(&good, &defaults).unwrap().overrides["cleanup.policy"],
             "compact"
         );
     }
 
     #[test]
-    fn assignments_must_name_only_this_node() {
+    fn assignments_give_partitions_and_factor() {
         let defaults = BrokerTopicDefaults::default();
-        let ok = assigned(topic("t", -1, -1), &[(1, &[NODE]), (0, &[NODE])]);
-        assert_eq!(plan_topic(&ok, &defaults, NODE).unwrap().num_partitions, 2);
+        let ok = assigned(topic("t", -1, -1), &[(1, &[2, 3]), (0, &[NODE, 2])]);
+        let plan = plan_topic(&ok, &defaults).unwrap();
+        assert_eq!((plan.num_partitions, plan.replication_factor), (2, 2));
+        assert_eq!(plan.assignments, Some(vec![vec![NODE, 2], vec![2, 3]]));
         let bad_replica = ResponseError::InvalidReplicaAssignment.code();
-        let other = assigned(topic("t", -1, -1), &[(0, &[7])]);
-        assert_eq!(code_of(plan_topic(&other, &defaults, NODE)), bad_replica);
         let gap = assigned(topic("t", -1, -1), &[(0, &[NODE]), (2, &[NODE])]);
-        assert_eq!(code_of(plan_topic(&gap, &defaults, NODE)), bad_replica);
+        assert_eq!(code_of(plan_topic(&gap, &defaults)), bad_replica);
         let twice = assigned(topic("t", -1, -1), &[(0, &[NODE]), (0, &[NODE])]);
-        assert_eq!(code_of(plan_topic(&twice, &defaults, NODE)), bad_replica);
-        let empty = assigned(topic("t", -1, -1), &[(0, &[])]);
-        assert_eq!(code_of(plan_topic(&empty, &defaults, NODE)), bad_replica);
+        assert_eq!(code_of(plan_topic(&twice, &defaults)), bad_replica);
+        let negative = assigned(topic("t", -1, -1), &[(-1, &[NODE])]);
+        assert_eq!(code_of(plan_topic(&negative, &defaults)), bad_replica);
         let both = assigned(topic("t", 1, -1), &[(0, &[NODE])]);
         assert_eq!(
-            code_of(plan_topic(&both, &defaults, NODE)),
+            code_of(plan_topic(&both, &defaults)),
             ResponseError::InvalidRequest.code()
         );
     }
@@ -420,7 +425,6 @@ mod tests {
         let plan = plan_topic(
             &with_config(topic("t", 2, 1), "retention.ms", Some("1000")),
             &defaults,
-            NODE,
         )
         .unwrap();
         let id = Uuid::from_u128(42);

@@ -2,9 +2,13 @@
 //!
 //! Topic resources (type 2) list every topic config Ringlet knows with its effective value and
 //! source: DYNAMIC_TOPIC_CONFIG for an override, STATIC_BROKER_CONFIG where the broker config
-//! set the default, DEFAULT_CONFIG otherwise. Broker resources (type 4, named by the node id, or
-//! "" for the cluster-wide defaults) list the broker configs, all read-only since none can be
-//! changed at runtime. Synonyms are sent only with include_synonyms, documentation only with
+//! set the default, DEFAULT_CONFIG otherwise. Broker resources (type 4) follow Kafka's broker
+//! rules (`broker_resources`): this broker's id lists its broker configs (`broker.rack`
+//! included when set), all read-only since none can be changed at runtime; "" is the
+//! cluster-wide dynamic defaults, of which there are none, so it lists nothing (the same
+//! through every broker); another broker's id is INVALID_REQUEST (clients send it to that
+//! broker). Broker-logger resources (type 8) list this broker's `root` logger level for its
+//! own id, INVALID_REQUEST for "" or another id. Synonyms are sent only with include_synonyms, documentation only with
 //! include_documentation; config_type goes out from v3 (the codec drops it before). A
 //! configuration_keys list restricts the answer to those names (unknown ones are skipped).
 //!
@@ -21,6 +25,9 @@ use kafka_protocol::protocol::StrBytes;
 use crate::config::config_describe::{describe_broker, describe_topic, DescribedConfig};
 use crate::config::topic_defaults::{broker_config_values, broker_topic_defaults};
 use crate::error::BrokerError;
+use crate::handlers::broker_resources::{
+    describe_broker_target, describe_logger_target, describe_loggers, RESOURCE_BROKER_LOGGER,
+};
 use crate::server::RequestContext;
 use crate::state::ShardState;
 
@@ -50,12 +57,35 @@ pub async fn handle(
     };
     let mut response = DescribeConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = describe_resource(state, resource);
-        response
-            .results
-            .push(resource_result(resource, outcome, detail));
+        let result = if resource.resource_type == RESOURCE_BROKER_LOGGER {
+            logger_result(state, resource)
+        } else {
+            resource_result(resource, describe_resource(state, resource), detail)
+        };
+        response.results.push(result);
     }
     response
+}
+
+/// A BROKER_LOGGER resource: this broker's loggers, or why not.
+fn logger_result(state: &ShardState, resource: &DescribeConfigsResource) -> DescribeConfigsResult {
+    let detail = Detail {
+        synonyms: false,
+        documentation: false,
+    };
+    let name = resource.resource_name.as_str();
+    match describe_logger_target(name, state.node_id()) {
+        Ok(()) => {
+            let keys: Option<Vec<&str>> = resource
+                .configuration_keys
+                .as_ref()
+                .map(|keys| keys.iter().map(|key| key.as_str()).collect());
+            let mut result = resource_result(resource, Ok(Vec::new()), detail);
+            result.configs = describe_loggers(keys.as_deref());
+            result
+        }
+        Err(err) => resource_result(resource, Err(err), detail),
+    }
 }
 
 fn describe_resource(
@@ -78,34 +108,19 @@ fn describe_resource(
                 keys,
             ))
         }
-        RESOURCE_BROKER => {
-            check_broker_resource(name, state.node_id())?;
-            Ok(describe_broker(&broker_config_values(&state.config), keys))
-        }
+        RESOURCE_BROKER => match describe_broker_target(name, state.node_id())? {
+            // The cluster-wide dynamic broker defaults: none can be set.
+            None => Ok(Vec::new()),
+            Some(()) => Ok(describe_broker(&broker_config_values(&state.config), keys)),
+        },
         other => Err(unsupported_resource_type(other)),
-    }
-}
-
-/// A broker resource is this node's id, or "" for the cluster-wide defaults.
-pub fn check_broker_resource(name: &str, node_id: i32) -> Result<(), BrokerError> {
-    if name.is_empty() {
-        return Ok(());
-    }
-    match name.parse::<i32>() {
-        Ok(id) if id == node_id => Ok(()),
-        Ok(id) => Err(BrokerError::InvalidRequest(format!(
-            "Unexpected broker id, expected {node_id} but received {id}"
-        ))),
-        Err(_) => Err(BrokerError::InvalidRequest(format!(
-            "Broker id must be an integer, got {name:?}"
-        ))),
     }
 }
 
 pub fn unsupported_resource_type(resource_type: i8) -> BrokerError {
     BrokerError::InvalidRequest(format!(
-        "Resource type {resource_type} is not supported; Ringlet serves topic (2) and broker (4) \
-         configs"
+        "Resource type {resource_type} is not supported; Ringlet serves topic (2), broker (4) \
+         and broker logger (8) configs"
     ))
 }
 
@@ -243,18 +258,7 @@ mod tests {
         );
         assert!(missing.configs.is_empty());
         assert_eq!(missing.resource_name.as_str(), "nope");
-        let logger = unsupported_resource_type(8);
-        assert_eq!(logger.code_i16(), ResponseError::InvalidRequest.code());
-    }
-
-    #[test]
-    fn broker_resource_names() {
-        assert!(check_broker_resource("", 1).is_ok());
-        assert!(check_broker_resource("1", 1).is_ok());
-        assert_eq!(
-            check_broker_resource("2", 1).unwrap_err().code_i16(),
-            ResponseError::InvalidRequest.code()
-        );
-        assert!(check_broker_resource("one", 1).is_err());
+        let group = unsupported_resource_type(3);
+        assert_eq!(group.code_i16(), ResponseError::InvalidRequest.code());
     }
 }

@@ -6,7 +6,9 @@
 //! "delete,compact"). A key given twice in one resource or an unknown operation is
 //! INVALID_REQUEST; a bad value, an unknown name or a list operation on a scalar is
 //! INVALID_CONFIG. All operations of a resource apply together or not at all; validate_only
-//! stores nothing. Broker resources behave as in AlterConfigs (none is dynamic yet).
+//! stores nothing. Broker resources behave as in AlterConfigs (this broker's id or "", none is
+//! dynamic yet); a broker-logger resource names this broker's id and takes no entry (the log
+//! level is fixed at start).
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;

@@ -1,5 +1,8 @@
-//! Metadata (API key 3), v0-v13: this node as the only broker, and the requested topics.
+//! Metadata (API key 3), v0-v13: the brokers, the controller and the requested topics.
 //!
+//! * Brokers and controller: on a cluster member, the live brokers (plus any partition
+//!   leader among the listed topics) and the advertised controller, the same through every
+//!   broker (`metadata_cluster`); a single node lists itself as both.
 //! * Topics: v0 with an empty list, or v1+ with a null list, means all topics; otherwise the
 //!   requested ones in request order. v10+ may name a topic by id (UNKNOWN_TOPIC_ID if absent).
 //! * An unknown topic requested by name is created (with `--num-partitions`) when the broker
@@ -7,7 +10,9 @@
 //!   before v4); it is answered complete at once, since creation here is synchronous. An
 //!   illegal name is INVALID_TOPIC_EXCEPTION, an unknown one otherwise
 //!   UNKNOWN_TOPIC_OR_PARTITION.
-//! * Every partition: leader = this node, replicas = isr = [this node], leader epoch 0.
+//! * Partitions: on a cluster, the leader, epoch, replicas, ISR and offline replicas as this
+//!   broker knows them (`metadata_cluster::partitions`); on a single node, this node leads
+//!   every partition alone at epoch 0.
 //! * No ACLs exist yet: authorized-operations fields carry "everything" when asked for and
 //!   Kafka's "not requested" value (i32::MIN) otherwise.
 
@@ -71,7 +76,7 @@ pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataR
     let (brokers, controller) = match state.cluster.as_ref() {
         Some(cluster) => (
             super::metadata_cluster::brokers(cluster, &topics),
-            cluster.controller_id(),
+            super::metadata_cluster::advertised_controller(cluster),
         ),
         None => (vec![this_broker(state)], state.node_id()),
     };

@@ -1,5 +1,5 @@
-//! Metadata's cluster view on a cluster member: the live brokers, the controller leader, and
-//! per partition the leader, leader epoch, replicas, ISR and offline replicas as this broker
+//! Metadata's cluster view on a cluster member (also DescribeCluster's controller): the live
+//! brokers, the advertised controller, and per partition the leader, leader epoch, replicas, ISR and offline replicas as this broker
 //! knows them (`cluster::leaders`). A partition without a known leader answers
 //! LEADER_NOT_AVAILABLE, which clients retry.
 
@@ -47,6 +47,24 @@ pub fn brokers(
                 .with_rack(broker.rack.map(StrBytes::from_string))
         })
         .collect()
+}
+
+/// The controller id Metadata and DescribeCluster report: the Raft controller leader when it
+/// is a live broker, else the lowest live broker id (-1 with none).
+///
+/// Kafka 4.x (KRaft) reports a *random* live broker here, since its controllers have no
+/// client listener and brokers forward controller-bound requests (KIP-590). Ringlet's
+/// controllers are brokers and any broker forwards topic mutations to the leader, so either
+/// choice routes correctly; naming the leader, with a deterministic fallback while it is
+/// unknown, makes every broker (and every answer) name the same node, which tools that
+/// compare answers (and `describeCluster().controller()`) expect.
+pub fn advertised_controller(cluster: &ClusterShard) -> i32 {
+    let alive = cluster.alive_brokers();
+    let leader = cluster.controller_id();
+    if alive.contains(&leader) {
+        return leader;
+    }
+    alive.into_iter().min().unwrap_or(-1)
 }
 
 pub fn partitions(cluster: &ClusterShard, meta: &TopicMeta) -> Vec<MetadataResponsePartition> {

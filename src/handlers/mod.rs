@@ -28,6 +28,8 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::error::BrokerError;
 use crate::server::RequestContext;
 
+/// The broker and broker-logger config resources (a helper of the config APIs).
+pub mod broker_resources;
 /// Metadata's view of a cluster (a helper of `metadata`, not an API of its own).
 pub mod metadata_cluster;
 

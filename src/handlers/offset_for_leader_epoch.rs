@@ -2,8 +2,9 @@
 //!
 //! For each partition: the end offset of the requested leader epoch, from the
 //! log's leader-epoch cache (the current epoch ends at the log end). Consumers
-//! use it to detect log truncation after a leader change (KIP-320). A single
-//! node leads every partition at epoch 0 until replication bumps it.
+//! use it to detect log truncation after a leader change (KIP-320). Only the
+//! partition's leader answers (the epoch is its Raft term); any other broker
+//! answers NOT_LEADER_OR_FOLLOWER, as Kafka does for a consumer's request.
 
 use std::rc::Rc;
 

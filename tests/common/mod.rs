@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary compiles this module and uses a different part of it
 
 pub mod acked_load;
+pub mod api_call;
 pub mod cluster;
 pub mod ctp;
 pub mod eos_load;
