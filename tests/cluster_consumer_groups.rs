@@ -9,15 +9,22 @@ mod idempotence_support;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::kafka::{
     base_config, create_replicated_topic, flush_and_check_all_acked, recording_producer,
     retry_coordinator_moves, send_with_retry, CLIENT_TIMEOUT,
 };
+use common::netsplit::NetSplit;
+use common::wire::{self, Reaction};
 use common::{unique_topic, wait_for};
 use idempotence_support::call;
-use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    GroupId, JoinGroupRequest, JoinGroupResponse, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::BaseRecord;
@@ -26,6 +33,14 @@ use rdkafka::{Offset, TopicPartitionList};
 const MESSAGES: usize = 200;
 const FIRST_READ: usize = 120;
 const FIND_COORDINATOR_KEY: i16 = 10;
+const JOIN_GROUP_KEY: i16 = 11;
+const JOIN_GROUP_VERSION: i16 = 3;
+const DESCRIBE_GROUPS_KEY: i16 = 15;
+/// Kafka's NOT_COORDINATOR.
+const NOT_COORDINATOR: i16 = 16;
+/// The parked member's rebalance timeout and the groups' initial rebalance delay: far longer
+/// than the wire helpers' hang detector, so only an answer from the coordinator ends the wait.
+const LONG_REBALANCE_MS: i32 = 300_000;
 
 #[test]
 fn committed_offsets_survive_the_coordinators_broker() {
@@ -117,6 +132,81 @@ fn a_commit_of_many_partitions_is_stored_whole() {
         )
         .collect();
     assert_eq!(read, offsets, "every partition's committed offset");
+}
+
+/// Issue 18 item 5: a coordinator whose `__consumer_offsets` partition is taken over by
+/// another broker (here: it is cut off from the other brokers, its clients still reach it)
+/// answers the JoinGroup it had parked NOT_COORDINATOR at once, so the member looks the new
+/// coordinator up instead of waiting out its rebalance timeout.
+#[test]
+fn a_coordinator_that_loses_its_partition_answers_a_parked_join_not_coordinator() {
+    let split = NetSplit::new();
+    let delay = LONG_REBALANCE_MS.to_string();
+    let cluster = Cluster::start_split_with(
+        3,
+        &split,
+        &["--group-initial-rebalance-delay-ms", delay.as_str()],
+    );
+    let group = unique_topic("cluster-group-unload");
+    let coordinator = wait_for("one coordinator", CLUSTER_TIMEOUT, || {
+        let named: Vec<i32> = cluster
+            .ids()
+            .into_iter()
+            .map(|id| find_coordinator(&cluster, id, &group))
+            .collect();
+        (named[0] >= 0 && named.iter().all(|id| *id == named[0])).then_some(named[0])
+    });
+
+    // The group's first member: its JoinGroup waits out the initial rebalance delay.
+    let mut member = wire::connect(cluster.kafka_addr(coordinator));
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+        .with_session_timeout_ms(LONG_REBALANCE_MS)
+        .with_rebalance_timeout_ms(LONG_REBALANCE_MS)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(Bytes::from_static(b"subscription"))]);
+    wire::send(
+        &mut member,
+        &wire::request_frame(&join, JOIN_GROUP_KEY, JOIN_GROUP_VERSION, 1),
+    );
+    wait_for("the JoinGroup to be parked", CLUSTER_TIMEOUT, || {
+        (group_state(&cluster, coordinator, &group) == "PreparingRebalance").then_some(())
+    });
+
+    split.isolate(coordinator);
+    let answer = match wire::read_reaction(&mut member, "the parked JoinGroup") {
+        Reaction::Answered(body) => body,
+        Reaction::Closed { partial } => {
+            panic!("the coordinator closed the connection ({partial} bytes)")
+        }
+    };
+    let mut body = Bytes::from(answer);
+    ResponseHeader::decode(
+        &mut body,
+        JoinGroupResponse::header_version(JOIN_GROUP_VERSION),
+    )
+    .expect("JoinGroup response header");
+    let response = JoinGroupResponse::decode(&mut body, JOIN_GROUP_VERSION).expect("JoinGroup");
+    assert_eq!(
+        response.error_code, NOT_COORDINATOR,
+        "the parked JoinGroup's answer once broker {coordinator} lost the group's partition"
+    );
+    split.heal();
+}
+
+/// The state of `group` as broker `asked` describes it.
+fn group_state(cluster: &Cluster, asked: i32, group: &str) -> String {
+    let mut stream = wire::connect(cluster.kafka_addr(asked));
+    let request = DescribeGroupsRequest::default()
+        .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+    let response: DescribeGroupsResponse = call(&mut stream, DESCRIBE_GROUPS_KEY, 1, &request);
+    response
+        .groups
+        .first()
+        .map(|g| g.group_state.to_string())
+        .unwrap_or_default()
 }
 
 fn group_member(bootstrap: &str, group: &str) -> BaseConsumer {

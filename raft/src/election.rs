@@ -181,6 +181,17 @@ impl<S: Storage> RawNode<S> {
 
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
+        if self.leader_id != NO_NODE {
+            self.eager_ticks = 0;
+        }
+        if self.eager_ticks > 0 {
+            self.eager_ticks -= 1;
+            // A candidate's own election is under way: let it finish.
+            if self.role != Role::Candidate {
+                self.hup();
+                return;
+            }
+        }
         if self.election_elapsed >= self.randomized_election_ticks {
             self.election_elapsed = 0;
             self.hup();
@@ -216,6 +227,28 @@ impl<S: Storage> RawNode<S> {
             pr.recent_active = false;
         }
         active >= self.conf.quorum()
+    }
+
+    /// Campaign at once rather than after an election timeout, and again on every tick for
+    /// one election timeout while no leader is known (peers that do not host the group yet
+    /// drop the first requests). For a new group's preferred replica: it becomes the first
+    /// leader, as Kafka's controller names it at creation, instead of whichever replica's
+    /// timer fires first. Pre-vote keeps it harmless where a leader exists after all.
+    pub fn campaign_now(&mut self) {
+        if self.role == Role::Leader || self.leader_id != NO_NODE {
+            return;
+        }
+        self.eager_ticks = self.cfg.election_ticks;
+        self.hup();
+    }
+
+    /// Pushes this follower's next election timeout `ticks` further out (until its timers
+    /// are reset, by a newer term or a leader heard). For a new group's other replicas: the
+    /// preferred replica gets the first election to itself.
+    pub fn delay_election(&mut self, ticks: u64) {
+        if self.role == Role::Follower {
+            self.randomized_election_ticks += ticks;
+        }
     }
 
     /// Election timeout elapsed: start a (pre-)campaign.
@@ -279,6 +312,9 @@ impl<S: Storage> RawNode<S> {
         }
         self.role = Role::Follower;
         self.leader_id = leader;
+        if leader != NO_NODE {
+            self.eager_ticks = 0;
+        }
         self.transferee = None;
         self.votes.clear();
         self.reset_timers();
@@ -316,6 +352,7 @@ impl<S: Storage> RawNode<S> {
         self.role = Role::Leader;
         self.leader_id = self.id;
         self.transferee = None;
+        self.eager_ticks = 0;
         self.reset_timers();
         let next = self.log.last_index() + 1;
         self.progress.clear();

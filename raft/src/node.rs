@@ -106,6 +106,9 @@ pub struct RawNode<S: Storage> {
     pub(crate) randomized_election_ticks: u64,
     pub(crate) rng: SplitMix64,
     pub(crate) transferee: Option<NodeId>,
+    /// Ticks left in which a follower without a leader campaigns on every tick
+    /// ([`RawNode::campaign_now`]).
+    pub(crate) eager_ticks: u64,
     /// Index of the last configuration change entry in the log.
     pub(crate) pending_conf_index: u64,
     persisted_hard_state: HardState,
@@ -136,6 +139,7 @@ impl<S: Storage> RawNode<S> {
             randomized_election_ticks: 0,
             rng,
             transferee: None,
+            eager_ticks: 0,
             pending_conf_index: 0,
             persisted_hard_state: hard_state,
         };

@@ -206,3 +206,70 @@ fn s3_10_leadership_transfer_catches_up_a_lagging_target_first() {
     assert_eq!(c.leaders(), vec![3]);
     assert_eq!(c.applied_data(3).len(), 5);
 }
+
+/// A new group's preferred replica campaigns at once (`campaign_now`) while the other
+/// replicas hold their first election off (`delay_election`): it becomes the first leader,
+/// in the first term, even when its peers drop its first requests (their replicas do not
+/// exist yet) for a few ticks. Over many seeds, so no timer can beat it.
+#[test]
+fn s3_4_a_new_groups_preferred_replica_wins_the_first_election() {
+    for seed in 0..200 {
+        let mut c = Cluster::new(&[1, 2, 3], seed);
+        let election_ticks = Config::new(1).election_ticks;
+        for id in [2, 3] {
+            c.node_mut(id).delay_election(2 * election_ticks);
+        }
+        c.isolate(1);
+        c.node_mut(1).campaign_now();
+        c.stabilize();
+        assert_eq!(c.node(1).role(), Role::PreCandidate, "seed {seed}");
+        let late_ticks = seed as usize % 5;
+        c.tick(late_ticks);
+        c.heal();
+        c.tick(1);
+        assert_eq!(
+            c.leaders(),
+            vec![1],
+            "seed {seed}: the preferred replica leads one tick after its peers answer"
+        );
+        assert_eq!(c.node(1).term(), 1, "seed {seed}: the first term");
+        c.tick(10 * election_ticks as usize);
+        assert_eq!(c.leaders(), vec![1], "seed {seed}: and keeps leading");
+        assert_eq!(c.node(1).term(), 1, "seed {seed}");
+    }
+}
+
+/// Without those calls the first leader is whichever timer fires first: the baseline.
+#[test]
+fn s3_4_without_campaign_now_any_replica_may_lead_first() {
+    let first_leaders: std::collections::BTreeSet<u64> = (0..50)
+        .map(|seed| {
+            let mut c = Cluster::new(&[1, 2, 3], seed);
+            let mut ticks = 0;
+            while c.leaders().is_empty() && ticks < 1_000 {
+                c.tick(1);
+                ticks += 1;
+            }
+            c.leaders()[0]
+        })
+        .collect();
+    assert!(first_leaders.len() > 1, "{first_leaders:?}");
+}
+
+/// A replica that campaigns eagerly without knowing of the leader that was elected
+/// meanwhile (it was cut off) cannot disrupt it: pre-vote is refused within the leader's
+/// lease, and it stops once it hears the leader.
+#[test]
+fn s9_6_campaign_now_does_not_disrupt_an_existing_leader() {
+    let mut c = Cluster::new(&[1, 2, 3], 9);
+    c.isolate(1);
+    c.campaign(2);
+    let term = c.node(2).term();
+    c.heal();
+    c.node_mut(1).campaign_now();
+    c.stabilize();
+    c.tick(30);
+    assert_eq!(c.leaders(), vec![2]);
+    assert_eq!(c.node(2).term(), term);
+    assert_eq!(c.node(1).leader(), Some(2));
+}

@@ -54,6 +54,7 @@ pub async fn create_topic(
             .is_some_and(|meta| meta.topic_id == topic_id)
     })
     .await?;
+    wait_leaders(state, name, 0).await;
     tracing::info!(topic = name, partitions, replication_factor, %topic_id, "created replicated topic");
     Ok(topic_id)
 }
@@ -119,13 +120,16 @@ pub async fn create_partitions(
         name: name.to_string(),
         new_total,
     };
+    let before = state.topics().get(name).map_or(0, |meta| meta.partitions);
     send(state, request).await?;
     wait_visible(state, |table| {
         table
             .get(name)
             .is_some_and(|meta| meta.partitions >= new_total)
     })
-    .await
+    .await?;
+    wait_leaders(state, name, before).await;
+    Ok(())
 }
 
 /// Grows `name` to `new_total` partitions placed on `new_replicas` (checked by the caller).
@@ -214,6 +218,37 @@ async fn send(state: &ShardState, request: ControllerRequest) -> Result<(), Brok
             super::node::request(&hub, request).await
         })
         .await?
+}
+
+/// Waits until this broker knows a leader for every partition of `name` from
+/// `first_partition` on (their preferred replicas campaign as soon as they start), so a
+/// client's first Metadata after CreateTopics finds them led, as in Kafka. Bounded: past
+/// [`VISIBLE_TIMEOUT`] the topic exists all the same and clients retry LEADER_NOT_AVAILABLE.
+async fn wait_leaders(state: &ShardState, name: &str, first_partition: i32) {
+    let Some(cluster) = state.cluster.as_ref() else {
+        return;
+    };
+    let deadline = Instant::now() + VISIBLE_TIMEOUT;
+    loop {
+        let leaders = cluster.leaders();
+        let led = state.topics().get(name).is_none_or(|meta| {
+            meta.assignments
+                .iter()
+                .skip(usize::try_from(first_partition).unwrap_or(0))
+                .all(|a| leaders.get(a.group).is_some_and(|r| r.leader >= 0))
+        });
+        if led {
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                topic = name,
+                "created, but not every partition has a leader yet"
+            );
+            return;
+        }
+        ringlet_shard::task::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Waits until this shard's table satisfies `done` (the controller's apply travels to this

@@ -116,6 +116,11 @@ pub async fn commit(
 fn storage_code(err: &BrokerError) -> i16 {
     match err {
         BrokerError::Storage(_) => kafka_protocol::ResponseError::KafkaStorageError.code(),
+        // The partition's leadership moved while the write was in flight: the group is
+        // coordinated elsewhere now (Kafka maps NOT_LEADER_OR_FOLLOWER likewise).
+        BrokerError::NotLeaderOrFollower | BrokerError::NotCoordinator => {
+            kafka_protocol::ResponseError::NotCoordinator.code()
+        }
         _ => kafka_protocol::ResponseError::CoordinatorNotAvailable.code(),
     }
 }

@@ -97,6 +97,8 @@ impl GroupCoordinator {
                 Some(Slot::Loading(latch)) => Some(latch.clone()),
                 None => None,
             };
+            // Loaded at an earlier epoch: its parked requests belong to a term that is over.
+            this.unload_stale(state);
             if let Some(latch) = in_progress {
                 latch.wait().await;
                 continue;
@@ -201,6 +203,33 @@ impl GroupCoordinator {
             .collect()
     }
 
+    /// Drops the groups of every partition this node no longer coordinates at the epoch it
+    /// loaded them at (leadership moved, or came back in a later term), answering their
+    /// parked requests NOT_COORDINATOR: the set is never ticked again, so they would
+    /// otherwise wait out the clients' rebalance timeouts.
+    fn unload_stale(&self, state: &ShardState) {
+        let stale: Vec<(i32, Rc<RefCell<GroupSet>>)> =
+            self.partitions
+                .borrow()
+                .iter()
+                .filter_map(|(p, slot)| match slot {
+                    Slot::Loaded(set, at) => (log_io::serving_epoch(state, *p).ok() != Some(*at))
+                        .then(|| (*p, set.clone())),
+                    Slot::Loading(_) => None,
+                })
+                .collect();
+        for (partition, set) in stale {
+            self.partitions.borrow_mut().remove(&partition);
+            let effects = set.borrow_mut().unload(now_ms());
+            tracing::info!(
+                partition,
+                answered = effects.replies.len(),
+                "consumer groups unloaded: no longer the coordinator"
+            );
+            self.deliver(effects.replies);
+        }
+    }
+
     /// A token for a request whose reply may be parked, and the place it arrives.
     pub fn park(&self) -> Parked {
         let token = self.next_token.get();
@@ -239,14 +268,24 @@ impl GroupCoordinator {
             state.coordinator.deliver(failed);
             return;
         }
+        let mut replies = effects.replies;
         let mut groups = set.borrow_mut();
         for record in effects.records {
-            if matches!(record, GroupRecord::Offset { value: None, .. }) {
-                groups.apply(record, now);
+            match record {
+                GroupRecord::Offset { value: None, .. } => groups.apply(record, now),
+                GroupRecord::Metadata {
+                    group_id,
+                    value: Some(snapshot),
+                } => {
+                    // A leader's assignment completes the rebalance only now it is durable.
+                    let done = groups.metadata_written(&group_id, snapshot.generation_id, now_ms());
+                    replies.extend(done.replies);
+                }
+                _ => {}
             }
         }
         drop(groups);
-        state.coordinator.deliver(effects.replies);
+        state.coordinator.deliver(replies);
     }
 
     /// The replies to send when `effects.records` could not be written. An assignment that
@@ -305,6 +344,7 @@ impl GroupCoordinator {
         if expire {
             this.last_expiry_ms.set(now);
         }
+        this.unload_stale(state);
         for (partition, set) in this.loaded(state) {
             let mut effects = set.borrow_mut().tick(now);
             if expire {

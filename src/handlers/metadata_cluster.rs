@@ -87,7 +87,7 @@ pub fn partitions(cluster: &ClusterShard, meta: &TopicMeta) -> Vec<MetadataRespo
             let epoch = report.map_or(-1, |r| r.epoch);
             let isr: Vec<BrokerId> = match report.and_then(|r| r.isr.clone()) {
                 Some(isr) => isr.into_iter().map(BrokerId).collect(),
-                None if leader >= 0 => vec![BrokerId(leader)],
+                None if leader >= 0 => presumed_isr(leader, &assignment.replicas, &alive),
                 None => Vec::new(),
             };
             MetadataResponsePartition::default()
@@ -99,5 +99,21 @@ pub fn partitions(cluster: &ClusterShard, meta: &TopicMeta) -> Vec<MetadataRespo
                 .with_isr_nodes(isr)
                 .with_offline_replicas(offline)
         })
+        .collect()
+}
+
+/// The ISR as a broker that is not the leader presumes it until the leader's own report
+/// reaches it (a heartbeat or two after an election): the leader and the live replicas, as
+/// a new leader starts out (every replica counts as in sync until it fails to catch up).
+/// Not the leader alone: that would tell clients the followers fell behind when they did not.
+fn presumed_isr(leader: i32, replicas: &[i32], alive: &[i32]) -> Vec<BrokerId> {
+    std::iter::once(leader)
+        .chain(
+            replicas
+                .iter()
+                .copied()
+                .filter(|id| *id != leader && alive.contains(id)),
+        )
+        .map(BrokerId)
         .collect()
 }

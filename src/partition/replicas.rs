@@ -21,7 +21,7 @@
 //! matched the leader's last index within the last [`REPLICA_LAG_MAX`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -201,8 +201,21 @@ impl ReplicaManager {
         config.election_ticks = 10;
         config.heartbeat_ticks = 2;
         let seed = group.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.node_id as u64;
-        let node = RawNode::new(config, storage, ringlet_raft::SplitMix64::new(seed))
+        let election_ticks = config.election_ticks;
+        let mut node = RawNode::new(config, storage, ringlet_raft::SplitMix64::new(seed))
             .map_err(|err| BrokerError::internal(format!("raft group {group}: {err}")))?;
+        if hard_state.term == 0 {
+            // A new partition: its preferred replica (the first, as placement chose it)
+            // leads from the start, as Kafka's controller names it at creation. Left to
+            // the election timers, the group would have no leader for a second or two, and
+            // then move it to the preferred replica (another leaderless moment, another
+            // epoch).
+            if replicas.first() == Some(&self.node_id) {
+                node.campaign_now();
+            } else {
+                node.delay_election(2 * election_ticks);
+            }
+        }
         partition.set_replicated(group);
         let replica = Rc::new(Replica {
             group,
@@ -422,7 +435,7 @@ impl ReplicaManager {
             if tick {
                 next_tick = now + self.tick;
             }
-            self.round(tick).await;
+            self.round(tick, &send).await;
             send(self.take_outgoing());
             // Like retention, between rounds: no Ready of the same group is being persisted.
             self.apply_log_start_commands().await;
@@ -451,9 +464,13 @@ impl ReplicaManager {
                 .any(|(_, node)| node.has_ready())
     }
 
-    /// One step-persist-send-apply round over every group of the shard.
-    async fn round(&self, tick: bool) {
-        self.step_inputs(tick);
+    /// One step-persist-send-apply round over every group of the shard; `send` also hands
+    /// the changed leadership reports on.
+    async fn round(&self, tick: bool, send: &impl Fn(Vec<(NodeId, Bytes)>)) {
+        let stepped = self.step_inputs(tick);
+        if self.report_new_leaders(&stepped) {
+            send(Vec::new());
+        }
         let readies = self.take_readies();
         if readies.is_empty() {
             if tick {
@@ -479,10 +496,15 @@ impl ReplicaManager {
         self.report_leadership();
     }
 
-    fn step_inputs(&self, tick: bool) {
+    /// Steps queued messages, proposals and the tick; returns the groups messages reached.
+    fn step_inputs(&self, tick: bool) -> BTreeSet<u64> {
         let inbox = std::mem::take(&mut *self.inbox.borrow_mut());
         let proposals = std::mem::take(&mut *self.proposals.borrow_mut());
         let mut groups = self.groups.borrow_mut();
+        let stepped = inbox
+            .iter()
+            .flat_map(|batch| batch.messages.iter().map(|m| m.group))
+            .collect();
         for batch in inbox {
             if let Err(err) = groups.step_batch(batch) {
                 tracing::debug!(error = %err, "raft message refused");
@@ -496,6 +518,7 @@ impl ReplicaManager {
             groups.tick();
             self.restore_preferred_leaders(&mut groups);
         }
+        stepped
     }
 
     /// A leader that is not the preferred replica transfers leadership to it once the
@@ -820,10 +843,48 @@ impl ReplicaManager {
         let now = Instant::now();
         let replicas: Vec<Rc<Replica>> = self.replicas.borrow().values().cloned().collect();
         for replica in replicas {
+            self.report_replica(&replica, now);
+        }
+    }
+
+    /// Reports the groups among `stepped` whose replica has just learned of a new leader,
+    /// before the round's write: a follower names its leader as soon as it hears from it, so
+    /// Metadata on its broker agrees with the leader's (CreateTopics answers once the leaders
+    /// are known) without waiting for the follower's fsync. True when anything was queued.
+    fn report_new_leaders(&self, stepped: &BTreeSet<u64>) -> bool {
+        let now = Instant::now();
+        let mut queued = false;
+        for group in stepped {
+            let Some(replica) = self.replica(*group) else {
+                continue;
+            };
+            let learned = {
+                let groups = self.groups.borrow();
+                let Some(node) = groups.group(*group) else {
+                    continue;
+                };
+                let known = (node.leader().map_or(-1, |id| id as i32), node.term() as i32);
+                let reported = replica
+                    .last_report
+                    .borrow()
+                    .as_ref()
+                    .map(|r| (r.leader, r.epoch));
+                known.0 >= 0 && reported != Some(known)
+            };
+            if learned {
+                queued |= self.report_replica(&replica, now);
+            }
+        }
+        queued
+    }
+
+    /// Records one group's leader, epoch and (when leading) ISR; queues it if it changed.
+    fn report_replica(&self, replica: &Rc<Replica>, now: Instant) -> bool {
+        {
             let report = {
                 let groups = self.groups.borrow();
                 let Some(node) = groups.group(replica.group) else {
-                    continue;
+                    return false;
                 };
                 if node.is_leader() {
                     let last = node.last_index();
@@ -864,7 +925,7 @@ impl ReplicaManager {
             };
             let report = if report.leader == self.node_id {
                 LeaderReport {
-                    isr: Some(self.isr(&replica)),
+                    isr: Some(self.isr(replica)),
                     ..report
                 }
             } else {
@@ -891,6 +952,7 @@ impl ReplicaManager {
                 *replica.last_report.borrow_mut() = Some(report.clone());
                 self.changed_reports.borrow_mut().push(report);
             }
+            changed
         }
     }
 }

@@ -92,7 +92,12 @@ impl Cluster {
     /// As [`Cluster::start`], with every broker-to-broker link through a proxy of `split`, so
     /// the test can cut nodes off from each other.
     pub fn start_split(size: usize, split: &NetSplit) -> Cluster {
-        Cluster::start_inner(size, &[], Some(split))
+        Cluster::start_split_with(size, split, &[])
+    }
+
+    /// [`Cluster::start_split`] with `extra_args` as in [`Cluster::start_with`].
+    pub fn start_split_with(size: usize, split: &NetSplit, extra_args: &[&str]) -> Cluster {
+        Cluster::start_inner(size, extra_args, Some(split))
     }
 
     fn start_inner(size: usize, extra_args: &[&str], split: Option<&NetSplit>) -> Cluster {

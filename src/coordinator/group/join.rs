@@ -360,6 +360,7 @@ impl Group {
         }
         self.pending_sync.clear();
         self.sync_deadline_ms = None;
+        self.assignment_pending = false;
         self.transition(GroupState::PreparingRebalance, now_ms);
         if self.initial_delay.is_none() {
             self.maybe_complete_join(now_ms, effects);

@@ -82,11 +82,12 @@ impl Group {
             effects.reply_sync(token, outcome);
             return;
         }
-        // CompletingRebalance: park until the leader's assignment arrives.
+        // CompletingRebalance: park until the leader's assignment arrives and is durable.
         if let Some(member) = self.member_mut(&input.member_id) {
             member.awaiting_sync = Some(token);
         }
-        if self.leader_id.as_deref() != Some(input.member_id.as_str()) {
+        let is_leader = self.leader_id.as_deref() == Some(input.member_id.as_str());
+        if !is_leader || self.assignment_pending {
             return;
         }
         for member in &mut self.members {
@@ -97,8 +98,24 @@ impl Group {
                 .map(|(_, assignment)| assignment.clone())
                 .unwrap_or_default();
         }
-        self.transition(GroupState::Stable, now_ms);
+        // Stable only once this record is written: see `metadata_written`.
+        self.assignment_pending = true;
         effects.records.push(self.metadata_record());
+    }
+
+    /// The metadata record of generation `generation_id` is durable. If it carried the
+    /// leader's assignment, the group turns Stable and every member waiting in SyncGroup
+    /// gets its part (Kafka completes the rebalance in the append's callback).
+    pub fn metadata_written(&mut self, generation_id: i32, now_ms: i64) -> Effects {
+        let mut effects = Effects::default();
+        let completes = self.state == GroupState::CompletingRebalance
+            && self.assignment_pending
+            && self.generation_id == generation_id;
+        if !completes {
+            return effects;
+        }
+        self.assignment_pending = false;
+        self.transition(GroupState::Stable, now_ms);
         let ids: Vec<String> = self.members.iter().map(|m| m.member_id.clone()).collect();
         for member_id in ids {
             let outcome = self.sync_outcome(&member_id);
@@ -109,6 +126,7 @@ impl Group {
                 effects.reply_sync(token, outcome);
             }
         }
+        effects
     }
 
     fn sync_outcome(&self, member_id: &str) -> SyncOutcome {
@@ -125,7 +143,8 @@ impl Group {
 
     /// The metadata record of generation `generation_id` could not be written: the
     /// assignment is void, as in Kafka's `resetAndPropagateAssignmentError` followed by a
-    /// rebalance; the members learn it from their next heartbeat (REBALANCE_IN_PROGRESS).
+    /// rebalance: members waiting in SyncGroup get COORDINATOR_NOT_AVAILABLE, the others
+    /// learn it from their next heartbeat (REBALANCE_IN_PROGRESS).
     pub fn metadata_write_failed(&mut self, generation_id: i32, now_ms: i64) -> Effects {
         let mut effects = Effects::default();
         let current = matches!(
@@ -133,11 +152,32 @@ impl Group {
             GroupState::Stable | GroupState::CompletingRebalance
         );
         if current && self.generation_id == generation_id {
-            for member in &mut self.members {
-                member.assignment = Bytes::new();
-            }
+            // Members waiting for this assignment hear of the failure (Kafka's
+            // `resetAndPropagateAssignmentError`), then everyone rejoins.
+            self.fail_pending_syncs(GroupError::CoordinatorNotAvailable, &mut effects);
             self.prepare_rebalance(now_ms, &mut effects);
         }
+        effects
+    }
+
+    /// The coordinator no longer owns this group (its partition is led elsewhere now):
+    /// every parked JoinGroup and SyncGroup is answered NOT_COORDINATOR at once, so clients
+    /// find the new coordinator instead of waiting out their rebalance timeout (Kafka's
+    /// `onGroupUnloaded`). The group is Dead here; the new coordinator loads it from the log.
+    pub fn unload(&mut self, now_ms: i64) -> Effects {
+        let mut effects = Effects::default();
+        for member in &mut self.members {
+            if let Some(token) = member.awaiting_join.take() {
+                let outcome =
+                    super::JoinOutcome::error(GroupError::NotCoordinator, &member.member_id);
+                effects.reply_join(token, outcome);
+            }
+            if let Some(token) = member.awaiting_sync.take() {
+                effects.reply_sync(token, SyncOutcome::error(GroupError::NotCoordinator));
+            }
+        }
+        self.assignment_pending = false;
+        self.transition(GroupState::Dead, now_ms);
         effects
     }
 

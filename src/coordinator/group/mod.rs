@@ -104,6 +104,8 @@ impl Default for GroupConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupError {
     CoordinatorNotAvailable,
+    /// The coordinator gave up the group's partition (another broker leads it now).
+    NotCoordinator,
     UnknownMemberId,
     IllegalGeneration,
     RebalanceInProgress,
@@ -125,6 +127,7 @@ impl GroupError {
         use ResponseError as K;
         match self {
             G::CoordinatorNotAvailable => K::CoordinatorNotAvailable,
+            G::NotCoordinator => K::NotCoordinator,
             G::UnknownMemberId => K::UnknownMemberId,
             G::IllegalGeneration => K::IllegalGeneration,
             G::RebalanceInProgress => K::RebalanceInProgress,
@@ -350,6 +353,10 @@ pub struct Group {
     /// Members of the new generation that have not sent SyncGroup yet, and the deadline.
     pending_sync: BTreeSet<String>,
     sync_deadline_ms: Option<i64>,
+    /// CompletingRebalance: the leader's assignment is being written. The group turns Stable
+    /// and every SyncGroup is answered only once it is durable (Kafka's callback of
+    /// `storeGroup`), so no member acts on an assignment a failed write would void.
+    assignment_pending: bool,
     /// When the group entered its current state (offset expiry of empty groups).
     state_timestamp_ms: i64,
     /// `group.initial.rebalance.delay.ms`, set by the [`GroupSet`] that owns the group.
@@ -373,6 +380,7 @@ impl Group {
             initial_delay: None,
             pending_sync: BTreeSet::new(),
             sync_deadline_ms: None,
+            assignment_pending: false,
             state_timestamp_ms: now_ms,
             initial_delay_ms: 0,
             offsets: BTreeMap::new(),

@@ -97,6 +97,24 @@ impl GroupSet {
         }
     }
 
+    /// See [`Group::metadata_written`]; a group that is gone needs nothing.
+    pub fn metadata_written(&mut self, group_id: &str, generation_id: i32, now_ms: i64) -> Effects {
+        match self.groups.get_mut(group_id) {
+            Some(group) => group.metadata_written(generation_id, now_ms),
+            None => Effects::default(),
+        }
+    }
+
+    /// Every group's parked requests answered NOT_COORDINATOR ([`Group::unload`]): the
+    /// coordinator lost this partition and drops the set.
+    pub fn unload(&mut self, now_ms: i64) -> Effects {
+        let mut effects = Effects::default();
+        for group in self.groups.values_mut() {
+            effects.extend(group.unload(now_ms));
+        }
+        effects
+    }
+
     pub fn heartbeat(
         &mut self,
         group_id: &str,

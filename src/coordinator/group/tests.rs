@@ -52,7 +52,37 @@ fn join_new(set: &mut GroupSet, name: &str, token: ReplyToken, now_ms: i64) -> E
     set.join(GROUP, join_input(name, "unused"), token + 1000, now_ms)
 }
 
+/// A SyncGroup as the coordinator service runs it: its records are written, then the
+/// completions of those writes join its effects.
 fn sync(
+    set: &mut GroupSet,
+    member: &str,
+    generation: i32,
+    assignments: &[(&str, &str)],
+    token: ReplyToken,
+    now_ms: i64,
+) -> Effects {
+    let effects = sync_unwritten(set, member, generation, assignments, token, now_ms);
+    written(set, effects, now_ms)
+}
+
+/// `effects` after their records are durable (what `GroupCoordinator::complete` does).
+fn written(set: &mut GroupSet, mut effects: Effects, now_ms: i64) -> Effects {
+    for record in effects.records.clone() {
+        if let GroupRecord::Metadata {
+            group_id,
+            value: Some(snapshot),
+        } = record
+        {
+            let done = set.metadata_written(&group_id, snapshot.generation_id, now_ms);
+            effects.replies.extend(done.replies);
+        }
+    }
+    effects
+}
+
+/// A SyncGroup whose records are not written yet.
+fn sync_unwritten(
     set: &mut GroupSet,
     member: &str,
     generation: i32,
@@ -542,4 +572,108 @@ fn a_metadata_write_failure_voids_the_assignment_and_rebalances() {
     );
     // Unknown groups are ignored.
     assert!(set.metadata_write_failed("other", 1, 5).replies.is_empty());
+}
+
+/// Generation 3 of `a` (leader) and `b`, CompletingRebalance: both rejoined, nobody synced.
+fn completing_pair() -> GroupSet {
+    let mut set = stable_pair();
+    // The leader rejoining a stable group starts a rebalance; b follows.
+    let effects = set.join(GROUP, join_input("a", "x"), 20, 0);
+    assert!(join_reply(&effects, 20).is_none(), "a waits for b");
+    let effects = set.join(GROUP, join_input("b", "x"), 21, 0);
+    assert_eq!(join_reply(&effects, 21).unwrap().generation_id, 3);
+    assert_eq!(
+        set.get(GROUP).unwrap().state(),
+        GroupState::CompletingRebalance
+    );
+    set
+}
+
+#[test]
+fn a_follower_syncing_while_the_assignment_is_written_waits_for_the_write() {
+    let mut set = completing_pair();
+    let generation = set.get(GROUP).unwrap().generation_id();
+    let leader = sync_unwritten(&mut set, "a", generation, &[("a", "A"), ("b", "B")], 1, 10);
+    assert!(
+        leader.replies.is_empty(),
+        "the leader is answered once its assignment is durable"
+    );
+    assert!(matches!(leader.records[..], [GroupRecord::Metadata { .. }]));
+    assert_eq!(
+        set.get(GROUP).unwrap().state(),
+        GroupState::CompletingRebalance,
+        "not Stable while the write is pending"
+    );
+    let follower = sync_unwritten(&mut set, "b", generation, &[], 2, 11);
+    assert!(
+        follower.replies.is_empty(),
+        "a follower arriving during the write is parked, not answered"
+    );
+    assert_eq!(
+        set.metadata_written(GROUP, generation - 1, 12),
+        Effects::default(),
+        "an older generation's write completes nothing"
+    );
+    let done = set.metadata_written(GROUP, generation, 12);
+    assert_eq!(
+        sync_reply(&done, 1).unwrap().assignment,
+        Bytes::from_static(b"A")
+    );
+    assert_eq!(
+        sync_reply(&done, 2).unwrap().assignment,
+        Bytes::from_static(b"B")
+    );
+    assert_eq!(set.get(GROUP).unwrap().state(), GroupState::Stable);
+}
+
+#[test]
+fn a_failed_assignment_write_answers_every_waiting_member_with_an_error() {
+    let mut set = completing_pair();
+    let generation = set.get(GROUP).unwrap().generation_id();
+    let _ = sync_unwritten(&mut set, "a", generation, &[("a", "A"), ("b", "B")], 1, 10);
+    let _ = sync_unwritten(&mut set, "b", generation, &[], 2, 11);
+    let failed = set.metadata_write_failed(GROUP, generation, 12);
+    for token in [1, 2] {
+        assert_eq!(
+            sync_reply(&failed, token).unwrap().error,
+            Some(GroupError::CoordinatorNotAvailable)
+        );
+    }
+    let group = set.get(GROUP).unwrap();
+    assert_eq!(
+        group.state(),
+        GroupState::PreparingRebalance,
+        "everyone rejoins"
+    );
+    assert!(group.members().iter().all(|m| m.assignment.is_empty()));
+    assert!(
+        set.metadata_written(GROUP, generation, 13)
+            .replies
+            .is_empty(),
+        "nothing left to complete"
+    );
+}
+
+#[test]
+fn unloading_answers_parked_joins_and_syncs_not_coordinator() {
+    let mut set = completing_pair();
+    let generation = set.get(GROUP).unwrap().generation_id();
+    // b waits in SyncGroup for the leader's assignment.
+    let parked_sync = sync_unwritten(&mut set, "b", generation, &[], 1, 10);
+    assert!(parked_sync.replies.is_empty());
+    // Another group's member waits in JoinGroup (the initial delay is running).
+    let mut delayed = GroupSet::new(config(60_000));
+    let _ = delayed.join("other", join_input("", "z"), 2, 0);
+    let effects = delayed.join("other", join_input("z", "unused"), 3, 0);
+    assert!(join_reply(&effects, 3).is_none());
+    let unloaded = set.unload(20);
+    assert_eq!(
+        sync_reply(&unloaded, 1).unwrap().error,
+        Some(GroupError::NotCoordinator)
+    );
+    assert_eq!(set.get(GROUP).unwrap().state(), GroupState::Dead);
+    let unloaded = delayed.unload(20);
+    let join = join_reply(&unloaded, 3).unwrap();
+    assert_eq!(join.error, Some(GroupError::NotCoordinator));
+    assert_eq!(GroupError::NotCoordinator.code(), 16);
 }
