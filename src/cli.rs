@@ -126,4 +126,10 @@ pub struct StartArgs {
     /// says otherwise (Kafka `min.insync.replicas`) [default: 1].
     #[arg(long, env = "RINGLET_MIN_INSYNC_REPLICAS", value_name = "N")]
     pub min_insync_replicas: Option<i32>,
+
+    /// Codec of every topic that does not set `compression.type`: `producer` keeps batches as
+    /// produced; `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` recompresses batches in any
+    /// other codec (Kafka `compression.type`) [default: producer].
+    #[arg(long, env = "RINGLET_COMPRESSION_TYPE", value_name = "CODEC")]
+    pub compression_type: Option<String>,
 }

@@ -41,6 +41,13 @@ pub enum BrokerError {
     CorruptMessage(String),
     #[error("{0}")]
     InvalidRecord(String),
+    /// INVALID_RECORD naming the refused records: `(batch_index, message)` each, for
+    /// ProduceResponse v8+ `record_errors`.
+    #[error("{message}")]
+    RecordErrors {
+        message: String,
+        record_errors: Vec<(i32, String)>,
+    },
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("{0}")]
@@ -125,7 +132,7 @@ impl BrokerError {
             E::Config(_) => K::InvalidConfig,
             E::InvalidRequiredAcks(_) => K::InvalidRequiredAcks,
             E::CorruptMessage(_) => K::CorruptMessage,
-            E::InvalidRecord(_) => K::InvalidRecord,
+            E::InvalidRecord(_) | E::RecordErrors { .. } => K::InvalidRecord,
             E::MessageTooLarge(_) => K::MessageTooLarge,
             E::RecordListTooLarge(_) => K::RecordListTooLarge,
             E::OffsetOutOfRange => K::OffsetOutOfRange,

@@ -13,12 +13,17 @@
 //!   ApiVersions fallback Kafka sends for an ApiVersions request it cannot parse.
 //! - [`record_batch`]: a zero-copy view of record batches (magic 2): header fields, CRC32C
 //!   check, offset rebasing without re-encoding.
+//! - [`records`]: the records inside a batch, walked in place; re-packing a batch under another
+//!   codec; the record carrying a batch's max timestamp.
+//! - [`compression`]: the batch codecs, decompressing within a caller's size bound.
 
 pub use kafka_protocol;
 
+pub mod compression;
 pub mod errors;
 pub mod frame;
 pub mod record_batch;
+pub mod records;
 pub mod request;
 pub mod response;
 

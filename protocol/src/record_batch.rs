@@ -260,42 +260,29 @@ pub fn set_log_append_time(buf: &mut [u8], timestamp_ms: i64) {
 /// `(offset_delta, timestamp_ms)` of each record in an uncompressed batch, in order, without
 /// decoding keys, values or headers. Returns `Ok(None)` for compressed batches (their records
 /// are not readable without decompression) and for `LogAppendTime` batches every record's
-/// timestamp is the batch's max timestamp, as Kafka defines.
+/// timestamp is the batch's max timestamp, as Kafka defines. The records are walked within the
+/// bytes present: the batch's `records_count` bounds neither the loop nor the allocation.
 pub fn record_timestamps(buf: &[u8]) -> Result<Option<Vec<(i32, i64)>>, BatchError> {
     let header = parse_header(buf)?;
     if header.compression() != BatchCompression::None {
         return Ok(None);
     }
     let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-    let mut out = Vec::with_capacity(header.records_count.max(0) as usize);
-    let mut at = HEADER_SIZE;
-    for _ in 0..header.records_count {
-        let (length, n) = read_varint(buf, at)?;
-        let body_start = at + n;
-        let body_end = usize::try_from(length)
-            .ok()
-            .and_then(|len| body_start.checked_add(len))
-            .filter(|end| *end <= buf.len())
-            .ok_or(BatchError::MalformedRecord("record length past batch end"))?;
-        let mut cursor = body_start + 1; // attributes: i8, unused
-        let (timestamp_delta, n) = read_varint(buf, cursor)?;
-        cursor += n;
-        let (offset_delta, _) = read_varint(buf, cursor)?;
+    let mut out = Vec::new();
+    crate::records::walk_records(&buf[HEADER_SIZE..], |record| {
         let timestamp = if append_time {
             header.max_timestamp
         } else {
-            header.base_timestamp.saturating_add(timestamp_delta)
+            header.base_timestamp.saturating_add(record.timestamp_delta)
         };
-        let offset_delta = i32::try_from(offset_delta)
-            .map_err(|_| BatchError::MalformedRecord("offset delta out of range"))?;
-        out.push((offset_delta, timestamp));
-        at = body_end;
-    }
+        out.push((record.offset_delta, timestamp));
+        true
+    })?;
     Ok(Some(out))
 }
 
 /// Zig-zag varint (up to 64 bits) at `buf[at..]`: value and bytes consumed.
-fn read_varint(buf: &[u8], at: usize) -> Result<(i64, usize), BatchError> {
+pub(crate) fn read_varint(buf: &[u8], at: usize) -> Result<(i64, usize), BatchError> {
     let mut raw: u64 = 0;
     for i in 0..10 {
         let byte = *buf

@@ -16,6 +16,8 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9092";
 pub const DEFAULT_NODE_ID: i32 = 1;
 pub const DEFAULT_NUM_PARTITIONS: i32 = 1;
+/// Kafka's `compression.type`: batches are stored in the codec the producer chose.
+pub const DEFAULT_COMPRESSION_TYPE: &str = "producer";
 /// Kafka's `socket.request.max.bytes`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
 /// Kafka's `message.max.bytes` (the broker default of the topic's `max.message.bytes`).
@@ -65,6 +67,8 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// Kafka `min.insync.replicas` (the broker default of the topic config).
     pub min_insync_replicas: i32,
+    /// Kafka `compression.type` (the broker default of the topic config), validated.
+    pub compression_type: String,
 }
 
 /// The optional TOML file: the same settings as the flags, in snake_case.
@@ -91,6 +95,7 @@ pub struct FileConfig {
     pub rack: Option<String>,
     pub default_replication_factor: Option<i16>,
     pub min_insync_replicas: Option<i32>,
+    pub compression_type: Option<String>,
 }
 
 impl FileConfig {
@@ -187,6 +192,15 @@ impl BrokerConfig {
                 1,
             ),
             min_insync_replicas: pick(args.min_insync_replicas, file.min_insync_replicas, 1),
+            compression_type: super::topic_config::validate_override(
+                super::topic_config::COMPRESSION_TYPE,
+                Some(&pick(
+                    args.compression_type.clone(),
+                    file.compression_type.clone(),
+                    DEFAULT_COMPRESSION_TYPE.into(),
+                )),
+            )
+            .map_err(|err| BrokerError::InvalidConfig(format!("compression-type: {err}")))?,
         };
         config.validate()?;
         Ok(config)

@@ -68,6 +68,9 @@ pub enum Constraint {
     Boolean,
     /// A floating point number in `min..=max`.
     DoubleRange { min: f64, max: f64 },
+    /// A Kafka release as `MetadataVersion.fromVersionString` reads it ("2.8", "3.0-IV1",
+    /// "0.10.2.1"): Kafka 3.x's validator of `message.format.version`.
+    KafkaVersion,
 }
 
 /// Why a config entry was refused. `InvalidRequest` kinds are protocol misuse (Kafka answers
@@ -190,7 +193,58 @@ fn normalise_by_constraint(def: &ConfigDef, value: &str) -> Result<String, Confi
             }
             Ok(value.to_string())
         }
+        Constraint::KafkaVersion if is_kafka_version(value) => Ok(value.to_string()),
+        Constraint::KafkaVersion => Err(def.invalid(value, "not a valid Kafka version")),
     }
+}
+
+/// Kafka 3.9's releases with how many IVs each had (`IBP_2_8_IV0`, `IBP_2_8_IV1`...): every
+/// `MetadataVersion` string that `fromVersionString` accepts.
+const KAFKA_RELEASES: &[(&str, u8)] = &[
+    ("0.8.0", 0),
+    ("0.8.1", 0),
+    ("0.8.2", 0),
+    ("0.9.0", 0),
+    ("0.10.0", 2),
+    ("0.10.1", 3),
+    ("0.10.2", 1),
+    ("0.11.0", 3),
+    ("1.0", 1),
+    ("1.1", 1),
+    ("2.0", 2),
+    ("2.1", 3),
+    ("2.2", 2),
+    ("2.3", 2),
+    ("2.4", 2),
+    ("2.5", 1),
+    ("2.6", 1),
+    ("2.7", 3),
+    ("2.8", 2),
+    ("3.0", 2),
+    ("3.1", 1),
+    ("3.2", 1),
+    ("3.3", 4),
+    ("3.4", 1),
+    ("3.5", 3),
+    ("3.6", 3),
+    ("3.7", 5),
+    ("3.8", 1),
+    ("3.9", 1),
+];
+
+/// Kafka's `MetadataVersion.fromVersionString`: the first three dot-separated segments of a
+/// 0.x version (two of any other) name a release or one of its IVs.
+fn is_kafka_version(value: &str) -> bool {
+    let kept = if value.starts_with("0.") { 3 } else { 2 };
+    let key: String = value.split('.').take(kept).collect::<Vec<_>>().join(".");
+    KAFKA_RELEASES.iter().any(|(release, ivs)| {
+        key == *release
+            || key
+                .strip_prefix(release)
+                .and_then(|rest| rest.strip_prefix("-IV"))
+                .and_then(|iv| iv.parse::<u8>().ok().filter(|n| n.to_string() == iv))
+                .is_some_and(|iv| iv < *ivs)
+    })
 }
 
 fn normalise_list(
@@ -309,6 +363,26 @@ mod tests {
         assert_eq!(d.normalise("0.5").unwrap(), "0.5");
         assert!(d.normalise("1.5").is_err());
         assert!(d.normalise("NaN").is_err());
+    }
+
+    #[test]
+    fn kafka_versions_as_kafka_reads_them() {
+        for ok in [
+            "3.0-IV1",
+            "2.8",
+            "2.8.1",
+            "0.10.2.1",
+            "0.10.0-IV0",
+            "0.8.2",
+            "3.7-IV4",
+        ] {
+            assert!(is_kafka_version(ok), "{ok}");
+        }
+        for bad in [
+            "", "4.0", "3.7-IV5", "2.8-IV01", "0.10", "banana", "3.0-IV", "-IV0",
+        ] {
+            assert!(!is_kafka_version(bad), "{bad}");
+        }
     }
 
     #[test]

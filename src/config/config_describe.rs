@@ -204,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn fixed_configs_are_read_only_defaults() {
+    fn codec_format_and_fixed_configs_defaults() {
         let configs = describe_topic(
             &ConfigOverrides::new(),
             &BrokerTopicDefaults::default(),
@@ -212,8 +212,14 @@ mod tests {
         );
         let compression = find(&configs, "compression.type");
         assert_eq!(compression.value, "producer");
-        assert!(compression.read_only);
+        assert!(!compression.read_only);
         assert_eq!(compression.source.code(), 5);
+        let format = find(&configs, "message.format.version");
+        assert_eq!(
+            (format.value.as_str(), format.read_only),
+            ("3.0-IV1", false)
+        );
+        assert_eq!(format.synonyms[0].name, "log.message.format.version");
         let unclean = find(&configs, "unclean.leader.election.enable");
         assert_eq!(unclean.value, "false");
     }
@@ -253,6 +259,7 @@ mod tests {
         let retention = find(&configs, "log.retention.ms");
         assert_eq!(retention.value, "604800000");
         assert_eq!(retention.source, ConfigSource::Default);
-        assert!(configs.iter().all(|c| !c.name.starts_with("compression")));
+        let compression = find(&configs, "compression.type");
+        assert_eq!(compression.value, "producer");
     }
 }

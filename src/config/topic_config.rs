@@ -10,16 +10,20 @@
 //! Configs come in two kinds:
 //! - *honoured*: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes,
 //!   index.interval.bytes (all drive the log), message.timestamp.type (drives produce),
-//!   min.insync.replicas and cleanup.policy. `cleanup.policy=compact` is accepted and stored but
+//!   min.insync.replicas, compression.type (produce recompresses batches whose codec differs
+//!   from the topic's, unless it is `producer`) and cleanup.policy. `cleanup.policy=compact` is
+//!   accepted and stored, and a compacted topic refuses records without a key as Kafka does, but
 //!   compaction is not built yet: a compacted topic is retained forever (a "delete" in the
 //!   policy still applies time/size retention). segment.index.bytes is validated and stored but
-//!   the log sizes its index itself.
+//!   the log sizes its index itself. message.format.version is accepted, stored and described
+//!   and has no effect, as in Kafka 3.x (deprecated there; batches are always format v2).
 //! - *fixed* (read-only here): described so clients see what Kafka would show, and accepted only
 //!   when set to exactly the fixed value.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ringlet_io::log::LogConfig;
+use ringlet_protocol::record_batch::BatchCompression;
 
 use super::config_def::{ConfigDef, ConfigError, ConfigType, Constraint};
 
@@ -37,6 +41,10 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const SEGMENT_INDEX_BYTES: &str = "segment.index.bytes";
 pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+pub const COMPRESSION_TYPE: &str = "compression.type";
+pub const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
+/// What Kafka 3.x describes for message.format.version when nobody set it.
+const MESSAGE_FORMAT_VERSION_DEFAULT: &str = "3.0-IV1";
 
 /// Smallest segment.bytes: the log writes whole 4 KiB DMA blocks and would round a smaller
 /// value up, so it is refused rather than silently changed (Kafka 3.x allows 14, Kafka 4 1 MiB).
@@ -88,9 +96,11 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "log.cleanup.policy",
         "\"delete\" discards old segments by retention.ms/retention.bytes; \"compact\" is accepted \
          but compaction is not implemented yet (a compact-only topic is kept forever)."),
-    fixed("compression.type", ConfigType::String,
-        Constraint::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "producer",
-        "Batches are stored as the producer compressed them; Ringlet never recompresses."),
+    honoured(COMPRESSION_TYPE, ConfigType::String,
+        Constraint::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "compression.type",
+        "Codec of the stored batches: \"producer\" keeps the producer's; any other value \
+         recompresses batches produced in a different codec."),
     fixed("delete.retention.ms", ConfigType::Long, range(0, i64::MAX), "86400000",
         "How long delete tombstones are kept on compacted topics (compaction is not implemented)."),
     fixed("file.delete.delay.ms", ConfigType::Long, range(0, i64::MAX), "60000",
@@ -101,6 +111,9 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "Maximum time a record stays uncompacted (compaction is not implemented)."),
     honoured(MAX_MESSAGE_BYTES, ConfigType::Int, range(0, i64::MAX), "message.max.bytes",
         "Largest record batch (after compression) the topic accepts."),
+    honoured(MESSAGE_FORMAT_VERSION, ConfigType::String, Constraint::KafkaVersion,
+        "log.message.format.version",
+        "Deprecated (as in Kafka 3.x) and ignored: batches are always stored in format v2."),
     fixed("message.timestamp.after.max.ms", ConfigType::Long, range(0, i64::MAX), LONG_MAX,
         "How far in the future a CreateTime timestamp may be; not checked."),
     fixed("message.timestamp.before.max.ms", ConfigType::Long, range(0, i64::MAX), LONG_MAX,
@@ -209,6 +222,55 @@ impl TimestampType {
     }
 }
 
+/// `compression.type`: the codec a topic stores its batches in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompressionType {
+    /// Keep whatever codec the producer used.
+    Producer,
+    Uncompressed,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl CompressionType {
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "producer" => CompressionType::Producer,
+            "uncompressed" => CompressionType::Uncompressed,
+            "gzip" => CompressionType::Gzip,
+            "snappy" => CompressionType::Snappy,
+            "lz4" => CompressionType::Lz4,
+            "zstd" => CompressionType::Zstd,
+            _ => return None,
+        })
+    }
+
+    fn as_kafka_value(self) -> &'static str {
+        match self {
+            CompressionType::Producer => "producer",
+            CompressionType::Uncompressed => "uncompressed",
+            CompressionType::Gzip => "gzip",
+            CompressionType::Snappy => "snappy",
+            CompressionType::Lz4 => "lz4",
+            CompressionType::Zstd => "zstd",
+        }
+    }
+
+    /// The codec batches must be stored in, `None` for `producer` (stored as produced).
+    pub fn target(self) -> Option<BatchCompression> {
+        Some(match self {
+            CompressionType::Producer => return None,
+            CompressionType::Uncompressed => BatchCompression::None,
+            CompressionType::Gzip => BatchCompression::Gzip,
+            CompressionType::Snappy => BatchCompression::Snappy,
+            CompressionType::Lz4 => BatchCompression::Lz4,
+            CompressionType::Zstd => BatchCompression::Zstd,
+        })
+    }
+}
+
 /// Effective values of the honoured configs of one topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -222,6 +284,7 @@ pub struct TopicConfig {
     pub min_insync_replicas: i32,
     pub segment_index_bytes: i32,
     pub index_interval_bytes: i32,
+    pub compression_type: CompressionType,
 }
 
 impl Default for TopicConfig {
@@ -243,6 +306,7 @@ impl Default for TopicConfig {
             min_insync_replicas: 1,
             segment_index_bytes: 10 * 1024 * 1024,
             index_interval_bytes: 4096,
+            compression_type: CompressionType::Producer,
         }
     }
 }
@@ -285,6 +349,12 @@ impl TopicConfig {
             min_insync_replicas: int(MIN_INSYNC_REPLICAS, base.min_insync_replicas),
             segment_index_bytes: int(SEGMENT_INDEX_BYTES, base.segment_index_bytes),
             index_interval_bytes: int(INDEX_INTERVAL_BYTES, base.index_interval_bytes),
+            compression_type: pick(
+                overrides,
+                COMPRESSION_TYPE,
+                CompressionType::parse,
+                base.compression_type,
+            ),
         }
     }
 
@@ -326,6 +396,8 @@ impl TopicConfig {
             MIN_INSYNC_REPLICAS => self.min_insync_replicas.to_string(),
             SEGMENT_INDEX_BYTES => self.segment_index_bytes.to_string(),
             INDEX_INTERVAL_BYTES => self.index_interval_bytes.to_string(),
+            COMPRESSION_TYPE => self.compression_type.as_kafka_value().to_string(),
+            MESSAGE_FORMAT_VERSION => MESSAGE_FORMAT_VERSION_DEFAULT.to_string(),
             _ => return None,
         };
         Some(value)
@@ -413,6 +485,36 @@ mod tests {
     }
 
     #[test]
+    fn compression_type_is_honoured_and_message_format_version_accepted() {
+        let defaults = BrokerTopicDefaults::default();
+        assert_eq!(TopicConfig::default().compression_type.target(), None);
+        for (value, codec) in [
+            ("uncompressed", BatchCompression::None),
+            ("gzip", BatchCompression::Gzip),
+            ("snappy", BatchCompression::Snappy),
+            ("lz4", BatchCompression::Lz4),
+            ("zstd", BatchCompression::Zstd),
+        ] {
+            let config = TopicConfig::resolve(&overrides(&[(COMPRESSION_TYPE, value)]), &defaults);
+            assert_eq!(config.compression_type.target(), Some(codec));
+            assert_eq!(config.value_of(COMPRESSION_TYPE).as_deref(), Some(value));
+        }
+        for version in [
+            "2.8",
+            "3.0-IV1",
+            "0.10.2.1",
+            "0.10.0-IV0",
+            "2.8.1",
+            "1.0",
+            "3.9",
+        ] {
+            let o = overrides(&[(MESSAGE_FORMAT_VERSION, version)]);
+            assert_eq!(o[MESSAGE_FORMAT_VERSION], version);
+            assert_eq!(TopicConfig::resolve(&o, &defaults), TopicConfig::default());
+        }
+    }
+
+    #[test]
     fn unknown_names_null_values_and_bad_values_are_refused() {
         assert_eq!(
             validate_override("retention.hours", Some("1")),
@@ -431,7 +533,10 @@ mod tests {
             (CLEANUP_POLICY, "shred"),
             (CLEANUP_POLICY, ""),
             (MESSAGE_TIMESTAMP_TYPE, "WallClock"),
-            ("compression.type", "gzip"),
+            (COMPRESSION_TYPE, "brotli"),
+            (COMPRESSION_TYPE, "GZIP"),
+            (MESSAGE_FORMAT_VERSION, "4.0"),
+            (MESSAGE_FORMAT_VERSION, "banana"),
             ("unclean.leader.election.enable", "true"),
         ] {
             let err = validate_override(name, Some(value)).unwrap_err();

@@ -11,12 +11,15 @@
 use ringlet_io::log::LogConfig;
 
 use super::broker::{
-    BrokerConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MESSAGE_MAX_BYTES,
-    DEFAULT_NODE_ID, DEFAULT_NUM_PARTITIONS,
+    BrokerConfig, DEFAULT_COMPRESSION_TYPE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MESSAGE_MAX_BYTES, DEFAULT_NODE_ID, DEFAULT_NUM_PARTITIONS,
 };
 use super::config_def::ConfigType;
 use super::config_describe::{broker_topic_default_values, BrokerConfigValue};
-use super::topic_config::{BrokerTopicDefaults, ConfigOverrides, TopicConfig, MAX_MESSAGE_BYTES};
+use super::topic_config::{
+    BrokerTopicDefaults, CompressionType, ConfigOverrides, TopicConfig, COMPRESSION_TYPE,
+    MAX_MESSAGE_BYTES,
+};
 use crate::state::ShardState;
 
 /// The broker-level topic defaults of this shard's broker.
@@ -43,6 +46,12 @@ pub fn topic_defaults_from(config: &BrokerConfig) -> BrokerTopicDefaults {
         defaults
             .set_by_broker_config
             .insert("default.replication.factor");
+    }
+    if let Some(codec) = CompressionType::parse(&config.compression_type) {
+        defaults.topic.compression_type = codec;
+    }
+    if config.compression_type != DEFAULT_COMPRESSION_TYPE {
+        defaults.set_by_broker_config.insert(COMPRESSION_TYPE);
     }
     defaults.topic.min_insync_replicas = config.min_insync_replicas;
     if config.min_insync_replicas != 1 {
@@ -196,6 +205,7 @@ mod tests {
             cluster: None,
             default_replication_factor: 1,
             min_insync_replicas: 1,
+            compression_type: DEFAULT_COMPRESSION_TYPE.into(),
         }
     }
 

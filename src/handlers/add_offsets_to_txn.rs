@@ -1,4 +1,5 @@
-//! AddOffsetsToTxn (API key 25), v0-v3: adds the group's `__consumer_offsets` partition to
+//! AddOffsetsToTxn (API key 25), v0-v4, Kafka 4.2's range (v4 only lets the broker answer
+//! TRANSACTION_ABORTABLE, which Ringlet never does): adds the group's `__consumer_offsets` partition to
 //! the transaction, so its COMMIT/ABORT marker also decides the TxnOffsetCommit offsets.
 
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey};
@@ -10,7 +11,7 @@ use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::AddOffsetsToTxn;
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 3;
+pub const MAX_VERSION: i16 = 4;
 /// Versions below this get INVALID_PRODUCER_EPOCH instead of PRODUCER_FENCED.
 const FENCED_SINCE: i16 = 2;
 

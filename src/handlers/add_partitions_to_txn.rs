@@ -1,5 +1,6 @@
-//! AddPartitionsToTxn (API key 24), v0-v3: the client versions (v4+ batches transactions
-//! for brokers verifying on behalf of producers, KIP-890). Partitions of unknown topics get
+//! AddPartitionsToTxn (API key 24), v0-v3: the client versions (Kafka 4.2's v4-v5 batch
+//! transactions for brokers verifying on behalf of producers, KIP-890, which Ringlet's
+//! partitions do not do, so they are not offered). Partitions of unknown topics get
 //! UNKNOWN_TOPIC_OR_PARTITION and the rest OPERATION_NOT_ATTEMPTED, as Kafka does; otherwise
 //! the coordinator's one answer applies to every partition.
 

@@ -1,5 +1,6 @@
 //! DescribeGroups (API key 15), v0-v5. An unknown group is described as Dead with no error
-//! (Kafka's behaviour before KIP-848's v6).
+//! (Kafka's behaviour before KIP-1043's v6, which Kafka 4.2 serves: it answers an unknown
+//! group GROUP_ID_NOT_FOUND, which needs the coordinator to tell "unknown" from "dead").
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};

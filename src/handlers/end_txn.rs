@@ -1,4 +1,7 @@
-//! EndTxn (API key 26), v0-v3: commit or abort. Answered once the decision is durable and
+//! EndTxn (API key 26), v0-v4: commit or abort. v4 only lets the broker answer
+//! TRANSACTION_ABORTABLE (never sent here). Kafka 4.2's v5 is transactions v2 (KIP-890 part 2:
+//! the epoch is bumped at every commit and returned), which Ringlet does not implement, so it
+//! is not offered; clients without transaction.version 2 use v4 anyway. Answered once the decision is durable and
 //! the markers are written (see `coordinator::txn`).
 
 use kafka_protocol::messages::{ApiKey, EndTxnRequest, EndTxnResponse};
@@ -9,7 +12,7 @@ use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::EndTxn;
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 3;
+pub const MAX_VERSION: i16 = 4;
 /// Versions below this get INVALID_PRODUCER_EPOCH instead of PRODUCER_FENCED.
 const FENCED_SINCE: i16 = 2;
 

@@ -1,4 +1,6 @@
-//! Fetch (API key 1), v4-v16.
+//! Fetch (API key 1), v4-v18, Kafka 4.2's range. v17 (KIP-853 `ReplicaDirectoryId`) and v18
+//! (KIP-1166 `HighWatermark`) add tagged fields only KRaft voter and follower fetchers set;
+//! consumers leave them at their defaults and nothing here reads them.
 //!
 //! 1. Sessions (KIP-227) are declined: see `partition::fetch_session`.
 //! 2. Each partition is resolved (by name before v13, by topic id from v13) and
@@ -39,7 +41,7 @@ use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::Fetch;
 pub const MIN_VERSION: i16 = 4;
-pub const MAX_VERSION: i16 = 16;
+pub const MAX_VERSION: i16 = 18;
 
 /// Upper bound on what one fetch may read per shard, whatever the client asks
 /// (Kafka's `fetch.max.bytes` broker default).

@@ -1,4 +1,6 @@
-//! FindCoordinator (API key 10), v0-v4 (v4 batches keys). Group keys: this node (on a
+//! FindCoordinator (API key 10), v0-v6, Kafka 4.2's range (v4 batches keys; v5 only lets the
+//! broker answer TRANSACTION_ABORTABLE, which Ringlet never does; v6 adds key type 2, share
+//! groups, answered INVALID_REQUEST as Kafka does when share groups are not enabled). Group keys: this node (on a
 //! cluster: the leader of the group's `__consumer_offsets` partition), after making sure
 //! that topic exists. Transaction keys likewise with `__transaction_state`: as in Kafka, a
 //! coordinator is wherever its internal partition's leader is.
@@ -15,7 +17,7 @@ use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::FindCoordinator;
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 4;
+pub const MAX_VERSION: i16 = 6;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;

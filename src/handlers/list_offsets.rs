@@ -1,10 +1,12 @@
-//! ListOffsets (API key 2), v1-v10.
+//! ListOffsets (API key 2), v1-v11, Kafka 4.2's range (v11, KIP-1023, only adds timestamp -6).
 //!
 //! Resolves each partition, one hop per owning shard (`partition::ops::list_offsets`).
 //! Timestamps: -2 earliest (log start), -1 latest (high watermark; for
-//! read_committed the last stable offset: before the first open transaction), -3 the record with the largest timestamp, -4 earliest local (= -2,
-//! no tiered storage), -5 latest tiered (none: offset -1), otherwise the first
-//! offset whose timestamp is at or after the given one (offset -1 if none).
+//! read_committed the last stable offset: before the first open transaction), -3 the first
+//! record carrying the largest timestamp (KAFKA-16310), -4 earliest local (= -2, no tiered
+//! storage), -5 latest tiered and -6 earliest pending upload (no tiered storage: offset -1,
+//! as Kafka answers without it), otherwise the first offset whose timestamp is at or after
+//! the given one (offset -1 if none).
 //! The leader epoch is reported from v4.
 
 use std::rc::Rc;
@@ -23,7 +25,7 @@ use crate::state::ShardState;
 
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;
 pub const MIN_VERSION: i16 = 1;
-pub const MAX_VERSION: i16 = 10;
+pub const MAX_VERSION: i16 = 11;
 
 type Outcome = Result<OffsetFound, BrokerError>;
 

@@ -1,5 +1,6 @@
 //! ListTransactions (API key 66), v0-v1: every transactional id this broker coordinates,
-//! filtered by state, producer id and (v1) minimum running time.
+//! filtered by state, producer id and (v1) minimum running time. Kafka 4.2's v2 adds a
+//! transactional id pattern (KIP-1152), a Java regular expression; not offered.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{

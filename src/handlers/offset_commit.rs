@@ -1,5 +1,7 @@
 //! OffsetCommit (API key 8), v2-v9. Offsets are appended to the group's `__consumer_offsets`
 //! partition and synced before the response; only then does OffsetFetch see them.
+//! Kafka 4.2's v10 names topics by id only (KIP-848); kafka-protocol 0.18 decodes up to v9,
+//! so v10 is not offered.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,

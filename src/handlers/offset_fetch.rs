@@ -1,4 +1,5 @@
-//! OffsetFetch (API key 9), v1-v9. v8+ asks for several groups at once; each group is
+//! OffsetFetch (API key 9), v1-v9 (Kafka 4.2's v10 names topics by id only, KIP-848, and
+//! kafka-protocol 0.18 decodes up to v9). v8+ asks for several groups at once; each group is
 //! answered by its own coordinator shard. A partition without a committed offset answers
 //! offset -1 with no error, as Kafka does. With `require_stable` (v7+, KIP-447: librdkafka sets
 //! it for read_committed consumers) a partition whose group has a transactional offset awaiting

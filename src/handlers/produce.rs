@@ -1,8 +1,9 @@
 //! Produce (API key 0), v3-v11.
 //!
 //! Two stages, like every data-plane handler: on the connection's shard each
-//! partition's records are checked (one magic-2 batch, CRC, size limit) and the
-//! partition is resolved in the topic table; then the valid ones are grouped by
+//! partition's records are checked (one magic-2 batch, CRC, size limit, then the
+//! topic's rules: keys on compacted topics, re-packing in the topic's
+//! `compression.type`) and the partition is resolved in the topic table; then the valid ones are grouped by
 //! owning shard and each shard gets ONE bus hop that appends all of them
 //! (`partition::ops::produce`). A request starts its hops only once the connection's previous
 //! produce request has put its batches in their logs (`server::produce_order`), so a
@@ -10,13 +11,18 @@
 //! (the log group-commits, so concurrent producers share an fdatasync); acks=1
 //! replies after the append; acks=0 sends no response at all.
 //!
-//! v12 (transactions v2) and v13 (topic ids) are not offered: clients then use
-//! v11, which carries the same data for non-transactional producers.
+//! Kafka 4.2 serves v3-v13; v12 and v13 are not offered here. v12 is transactions v2
+//! (KIP-890 part 2): the broker itself adds a transactional batch's partition to the
+//! transaction, with no AddPartitionsToTxn from the producer, and Ringlet has no such implicit
+//! adding. v13 (topic ids instead of names, KIP-516) exists only on top of v12. Clients then
+//! use v11, which carries the same data.
 
 use std::rc::Rc;
 
 use bytes::BytesMut;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
@@ -24,6 +30,7 @@ use crate::error::BrokerError;
 use crate::partition::by_shard::Slots;
 use crate::partition::fan_out::fan_out_staged;
 use crate::partition::ops::{self, ProduceItem};
+use crate::partition::produce_rules::{apply_topic_rules, TopicRules};
 use crate::partition::records_check::{check_produced_records, RecordsRejected};
 use crate::partition::{lookup, Appended};
 use crate::server::RequestContext;
@@ -70,11 +77,15 @@ async fn append_all(ctx: &RequestContext, request: &ProduceRequest) -> Vec<Parti
         for partition in &topic.partition_data {
             let records = partition.records.as_deref().unwrap_or_default();
             match check_partition(meta.as_ref(), partition.index, records) {
-                Ok(owner) => {
+                Ok((owner, repacked)) => {
+                    let records = match repacked {
+                        Some(bytes) => BytesMut::from(&bytes[..]),
+                        None => owned_records(partition.records.clone()),
+                    };
                     let item = ProduceItem {
                         topic: topic.name.to_string(),
                         partition: partition.index,
-                        records: owned_records(partition.records.clone()),
+                        records,
                     };
                     routed.push((owner, position, item));
                 }
@@ -117,23 +128,45 @@ async fn append_all(ctx: &RequestContext, request: &ProduceRequest) -> Vec<Parti
     slots.into_ordered(|_| Err(BrokerError::internal("produce: a partition got no outcome")))
 }
 
-/// Checks one partition on the connection's shard and returns its owning shard.
+/// Checks one partition on the connection's shard and returns its owning shard, with the
+/// batch re-packed in the topic's codec when `compression.type` asks for it.
 fn check_partition(
     meta: Option<&lookup::TopicMeta>,
     partition: i32,
     records: &[u8],
-) -> Result<usize, BrokerError> {
+) -> Result<(usize, Option<Vec<u8>>), BrokerError> {
     let meta = meta.ok_or(BrokerError::UnknownTopicOrPartition)?;
     let owner = meta
         .owner_of(partition)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
     let max_message_bytes = usize::try_from(meta.max_message_bytes).unwrap_or(0);
-    check_produced_records(records, max_message_bytes).map_err(|rejected| match rejected {
+    let header = check_produced_records(records, max_message_bytes).map_err(rejected)?;
+    let rules = TopicRules {
+        topic: &meta.name,
+        partition,
+        compression: meta.compression,
+        compacted: meta.compacted,
+        max_message_bytes,
+    };
+    let repacked = apply_topic_rules(records, &header, &rules).map_err(rejected)?;
+    Ok((owner, repacked))
+}
+
+fn rejected(rejected: RecordsRejected) -> BrokerError {
+    match rejected {
         RecordsRejected::Invalid(reason) => BrokerError::InvalidRecord(reason),
         RecordsRejected::Corrupt(err) => BrokerError::CorruptMessage(err.to_string()),
-        RecordsRejected::TooLarge { .. } => BrokerError::MessageTooLarge(rejected.to_string()),
-    })?;
-    Ok(owner)
+        RecordsRejected::TooLarge { .. } | RecordsRejected::InflatesTooMuch { .. } => {
+            BrokerError::MessageTooLarge(rejected.to_string())
+        }
+        RecordsRejected::RecordErrors(ref errors) => BrokerError::RecordErrors {
+            message: rejected.to_string(),
+            record_errors: errors
+                .iter()
+                .map(|e| (e.batch_index, e.message.clone()))
+                .collect(),
+        },
+    }
 }
 
 /// The log patches offsets in place, so it takes the bytes owned. The decoded
@@ -182,6 +215,18 @@ fn partition_response(index: i32, outcome: PartitionOutcome) -> PartitionProduce
         Err(err) => {
             response.error_code = err.code_i16();
             response.base_offset = -1;
+            if let BrokerError::RecordErrors { record_errors, .. } = &err {
+                response.record_errors = record_errors
+                    .iter()
+                    .map(|(index, message)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(*index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(
+                                message.clone(),
+                            )))
+                    })
+                    .collect();
+            }
             response.error_message = Some(StrBytes::from_string(err.to_string()));
         }
     }
@@ -243,6 +288,31 @@ mod tests {
         let b = &response.responses[1];
         assert_eq!(b.partition_responses[0].index, 7);
         assert_eq!(b.partition_responses[0].base_offset, 5);
+    }
+
+    #[test]
+    fn record_errors_are_reported_per_record() {
+        let request = request(&[("t", &[0])]);
+        let refused = Err(BrokerError::RecordErrors {
+            message: "One or more records have been rejected".into(),
+            record_errors: vec![(1, "no key".into()), (4, "no key".into())],
+        });
+        let response = build_response(&request, vec![refused]);
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 87);
+        let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        assert_eq!(indexes, vec![1, 4]);
+        assert_eq!(p.record_errors[0].batch_index_error_message.as_deref(), Some("no key"));
+        assert_eq!(
+            p.error_message.as_deref(),
+            Some("One or more records have been rejected")
+        );
+        // Before v8 the fields do not exist and are left out.
+        use kafka_protocol::protocol::Encodable;
+        for version in MIN_VERSION..=MAX_VERSION {
+            let mut buf = bytes::BytesMut::new();
+            response.encode(&mut buf, version).expect("encodes");
+        }
     }
 
     #[test]

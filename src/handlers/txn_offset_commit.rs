@@ -1,4 +1,6 @@
-//! TxnOffsetCommit (API key 28), v0-v3: offsets committed inside a transaction, sent to the
+//! TxnOffsetCommit (API key 28), v0-v4 (v4 only lets the broker answer TRANSACTION_ABORTABLE,
+//! never sent here; Kafka 4.2's v5 implies the AddOffsetsToTxn of transactions v2, which
+//! Ringlet does not implement, so it is not offered): offsets committed inside a transaction, sent to the
 //! GROUP coordinator. They are appended as a transactional batch and stay pending until the
 //! transaction's marker reaches the group's offsets partition (`coordinator::txn::offsets`).
 
@@ -15,7 +17,7 @@ use crate::server::RequestContext;
 
 pub const API_KEY: ApiKey = ApiKey::TxnOffsetCommit;
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 3;
+pub const MAX_VERSION: i16 = 4;
 /// Versions below this get INVALID_PRODUCER_EPOCH instead of PRODUCER_FENCED.
 const FENCED_SINCE: i16 = 3;
 

@@ -1,4 +1,5 @@
-//! WriteTxnMarkers (API key 27), v1: the transaction coordinator's request to end a
+//! WriteTxnMarkers (API key 27), v1 (Kafka 4.2's v2 adds each marker's transaction version,
+//! KIP-1228, for transactions v2; kafka-protocol 0.18 decodes v1 only): the transaction coordinator's request to end a
 //! transaction on partitions (Kafka brokers send it to each other). Served with
 //! `partition::txn_markers::write_markers`, the same path this broker's own coordinator
 //! uses, so tools and tests can drive markers directly. Each marker's partitions answer

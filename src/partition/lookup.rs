@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::ops::PartitionLookup;
 use super::PartitionSettings;
-use crate::config::topic_config::TopicConfig;
+use crate::config::topic_config::{CompressionType, TopicConfig};
 use crate::config::topic_defaults::broker_topic_defaults;
 use crate::state::ShardState;
 
@@ -22,6 +22,10 @@ pub struct TopicMeta {
     pub partition_count: i32,
     /// `max.message.bytes`: the largest batch a producer may send.
     pub max_message_bytes: i32,
+    /// `compression.type`: the codec produced batches are stored in.
+    pub compression: CompressionType,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub compacted: bool,
     shard_count: usize,
 }
 
@@ -45,6 +49,8 @@ fn meta_of(state: &ShardState, table_meta: &crate::cluster::TopicMeta) -> TopicM
         name: table_meta.name.clone(),
         partition_count: table_meta.partitions,
         max_message_bytes: config.max_message_bytes,
+        compression: config.compression_type,
+        compacted: config.cleanup_policy.compact,
         shard_count: state.shard_count,
     }
 }

@@ -23,6 +23,7 @@ pub mod fetch_session;
 mod local_partition;
 pub mod lookup;
 pub mod ops;
+pub mod produce_rules;
 pub mod producer_state;
 mod producer_state_append;
 mod producer_state_recovery;

@@ -453,6 +453,7 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 
 #[derive(Debug, Clone)]
 pub struct ListOffsetsItem {
@@ -509,13 +510,20 @@ async fn list_offset(p: &Partition, item: &ListOffsetsItem) -> Result<OffsetFoun
         LATEST_TIMESTAMP if item.read_committed => at(watermarks.last_stable_offset),
         LATEST_TIMESTAMP => at(watermarks.high_watermark),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => at(watermarks.log_start_offset),
-        LATEST_TIERED_TIMESTAMP => OffsetFound::NONE,
+        LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => OffsetFound::NONE,
         MAX_TIMESTAMP => match p.log().max_timestamp() {
-            Some((timestamp, offset)) => OffsetFound {
-                timestamp,
-                offset,
-                leader_epoch: epoch,
-            },
+            Some((timestamp, batch_last_offset)) => {
+                match record_of_max_timestamp(p, timestamp, batch_last_offset).await? {
+                    Some(found) => found,
+                    // The batch is not readable now (above the high watermark, or too big to
+                    // decompress): the batch-level answer, as Kafka before KAFKA-16310.
+                    None => OffsetFound {
+                        timestamp,
+                        offset: batch_last_offset,
+                        leader_epoch: epoch,
+                    },
+                }
+            }
             None => OffsetFound::NONE,
         },
         timestamp => match p
@@ -533,6 +541,45 @@ async fn list_offset(p: &Partition, item: &ListOffsetsItem) -> Result<OffsetFoun
             None => OffsetFound::NONE,
         },
     })
+}
+
+/// ListOffsets MAX_TIMESTAMP (KAFKA-16310): the first record carrying the largest timestamp,
+/// inside the batch the log names (the one ending at `batch_last_offset`), with that batch's
+/// leader epoch, as Kafka's `UnifiedLog.fetchOffsetByTimestamp`. `None` when that batch is not
+/// the one read back (not yet visible, or the log moved meanwhile).
+async fn record_of_max_timestamp(
+    p: &Partition,
+    timestamp: i64,
+    batch_last_offset: i64,
+) -> Result<Option<OffsetFound>, BrokerError> {
+    use ringlet_protocol::record_batch::{parse_header, split_batches};
+    let data = p.read(batch_last_offset, 1).await.map_err(storage_error)?;
+    let Some(range) = split_batches(&data).ok().and_then(|r| r.into_iter().next()) else {
+        return Ok(None);
+    };
+    let batch = &data[range];
+    let Ok(header) = parse_header(batch) else {
+        return Ok(None);
+    };
+    if header.max_timestamp != timestamp || header.last_offset() != batch_last_offset {
+        return Ok(None);
+    }
+    let max_bytes = super::produce_rules::DECOMPRESSED_BATCH_BYTES_MAX;
+    let Ok(Some((offset, timestamp))) =
+        ringlet_protocol::records::offset_of_max_timestamp(batch, max_bytes)
+    else {
+        return Ok(None);
+    };
+    let leader_epoch = if header.partition_leader_epoch >= 0 {
+        header.partition_leader_epoch
+    } else {
+        p.leader_epoch()
+    };
+    Ok(Some(OffsetFound {
+        timestamp,
+        offset,
+        leader_epoch,
+    }))
 }
 
 // ---------------------------------------------------------------- delete records

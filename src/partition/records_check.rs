@@ -6,8 +6,8 @@
 //! produce v3 a partition carries exactly one magic-2 batch; its CRC32C must
 //! match (else CORRUPT_MESSAGE); it may not exceed the topic's
 //! `max.message.bytes` (else MESSAGE_TOO_LARGE); clients may not write control
-//! batches or empty batches (INVALID_RECORD). Compressed batches are checked by
-//! header and CRC only and stored exactly as produced.
+//! batches or empty batches (INVALID_RECORD). Records themselves are read only
+//! when the topic's config needs them (`produce_rules`).
 
 use ringlet_protocol::record_batch::{self, BatchError, RecordBatchHeader};
 
@@ -23,6 +23,41 @@ pub enum RecordsRejected {
     /// MESSAGE_TOO_LARGE: the batch exceeds the topic's `max.message.bytes`.
     #[error("record batch of {size_bytes} bytes exceeds max.message.bytes {max_bytes}")]
     TooLarge { size_bytes: usize, max_bytes: usize },
+    /// MESSAGE_TOO_LARGE: the batch's compressed records inflate past the broker's bound.
+    #[error("record batch decompresses to more than {max_bytes} bytes")]
+    InflatesTooMuch { max_bytes: usize },
+    /// INVALID_RECORD with per-record errors (ProduceResponse v8+ `record_errors`); the
+    /// message is Kafka's `processRecordErrors` summary.
+    #[error("{}", record_errors_summary(.0))]
+    RecordErrors(Vec<RecordError>),
+}
+
+/// One refused record: its position in the batch and why (Kafka's `RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
+/// Kafka's text for a batch refused by record errors, the first three spelled out as Java's
+/// `List.toString` of `RecordError`s prints them.
+fn record_errors_summary(errors: &[RecordError]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            format!(
+                "RecordError(batchIndex={}, message='{}')",
+                e.batch_index, e.message
+            )
+        })
+        .collect();
+    format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        errors.len(),
+        shown.join(", ")
+    )
 }
 
 /// Checks the records of one produced partition and returns the single batch's header.

@@ -135,3 +135,28 @@ pub fn correlation_id(response: &[u8]) -> i32 {
     );
     i32::from_be_bytes([response[0], response[1], response[2], response[3]])
 }
+
+/// Sends one request on `stream` and decodes its response; panics if the broker closes instead.
+pub fn call<Req, Resp>(
+    stream: &mut TcpStream,
+    api_key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    request: &Req,
+) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: kafka_protocol::protocol::Decodable + HeaderVersion,
+{
+    use kafka_protocol::protocol::Decodable;
+    send(stream, &request_frame(request, api_key as i16, version, 7));
+    let body = match read_reaction(stream, &format!("{api_key:?} v{version}")) {
+        Reaction::Answered(body) => body,
+        Reaction::Closed { partial } => {
+            panic!("{api_key:?} v{version}: connection closed after {partial} bytes")
+        }
+    };
+    let mut bytes = bytes::Bytes::from(body);
+    kafka_protocol::messages::ResponseHeader::decode(&mut bytes, Resp::header_version(version))
+        .expect("response header");
+    Resp::decode(&mut bytes, version).expect("response body")
+}

@@ -324,13 +324,15 @@ impl PartitionLog {
         self.inner.state.borrow().durable_end
     }
 
-    /// Largest batch max timestamp in the log and the last offset of that batch.
+    /// Largest batch max timestamp in the log and the last offset of the first batch carrying
+    /// it (the earliest segment among equals, as Kafka's `maxBy`).
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let state = self.inner.state.borrow();
         let best = state
             .segments
             .values()
             .filter(|meta| !meta.is_empty() && meta.end_offset > state.log_start)
+            .rev() // max_by_key keeps the last of equal maxima
             .max_by_key(|meta| meta.max_timestamp)?;
         Some((best.max_timestamp, best.offset_of_max_timestamp))
     }
