@@ -204,9 +204,10 @@ fn transact(
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((KafkaError::MessageProduction(code), back))
-                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-                {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
                     producer.poll(Duration::from_millis(10));
                     record = back;
                 }
@@ -285,9 +286,7 @@ fn try_rewind(consumer: &BaseConsumer<RebalanceFlag>) -> KafkaResult<()> {
         seek.add_partition_offset(element.topic(), element.partition(), offset)?;
     }
     for element in consumer.seek_partitions(seek, CLIENT_TIMEOUT)?.elements() {
-        if let Err(err) = element.error() {
-            return Err(err);
-        }
+        element.error()?;
     }
     Ok(())
 }
