@@ -175,15 +175,18 @@ impl Ctx {
         );
         assert_eq!(init.error_code, 0, "InitProducerId for the setup producer");
         self.producer_id = init.producer_id.0;
+        // Two batches, so that offset 1 (where the DeleteRecords check moves the log start)
+        // is a batch boundary: a replicated partition's log start moves to the start of the
+        // batch holding the requested offset (`partition/replicas/log_start.rs`), where
+        // Kafka's moves to the offset itself.
         for partition in 0..3 {
             let leader = ASSIGNMENT[partition as usize][0];
-            let response = call(
-                self.addr(leader),
-                9,
-                &self.produce_request(partition, RECORDS_PER_PARTITION as i32),
-            );
-            let p = &response.responses[0].partition_responses[0];
-            assert_eq!(p.error_code, 0, "setup produce to {TOPIC}-{partition}");
+            for count in [1, RECORDS_PER_PARTITION as i32 - 1] {
+                let request = self.produce_request(partition, count);
+                let response = call(self.addr(leader), 9, &request);
+                let p = &response.responses[0].partition_responses[0];
+                assert_eq!(p.error_code, 0, "setup produce to {TOPIC}-{partition}");
+            }
         }
     }
 
