@@ -1,15 +1,14 @@
 //! Produce (API key 0), v3-v11.
 //!
-//! Two stages, like every data-plane handler: on the connection's shard each
-//! partition's records are checked (one magic-2 batch, CRC, size limit, then the
-//! topic's rules: keys on compacted topics, re-packing in the topic's
-//! `compression.type`) and the partition is resolved in the topic table; then the valid ones are grouped by
-//! owning shard and each shard gets ONE bus hop that appends all of them
-//! (`partition::ops::produce`). A request starts its hops only once the connection's previous
-//! produce request has put its batches in their logs (`server::produce_order`), so a
-//! connection's batches land in the order it sent them. acks=all replies once the batches are durable
-//! (the log group-commits, so concurrent producers share an fdatasync); acks=1
-//! replies after the append; acks=0 sends no response at all.
+//! Two stages, like every data-plane handler: on the connection's shard each partition's
+//! records are checked (one magic-2 batch, CRC, size limit, then the topic's rules: keys on
+//! compacted topics, re-packing in the topic's `compression.type`) and the partition is
+//! resolved in the topic table; then the valid ones are grouped by owning shard and each shard
+//! gets ONE bus hop that appends all of them (`partition::ops::produce`). A request starts its
+//! hops only once the connection's previous produce request has put its batches in their logs
+//! (`server::produce_order`), so a connection's batches land in the order it sent them.
+//! acks=all replies once the batches are durable (the log group-commits, so concurrent
+//! producers share an fdatasync); acks=1 replies after the append; acks=0 sends no response.
 //!
 //! Kafka 4.2 serves v3-v13; v12 and v13 are not offered here. v12 is transactions v2
 //! (KIP-890 part 2): the broker itself adds a transactional batch's partition to the
