@@ -334,13 +334,12 @@ pub fn read_committed_values(bootstrap: &str, topic: &str, partitions: i32) -> V
         .set("fetch.wait.max.ms", "100")
         .create()
         .expect("create reader");
+    // Leaders may still be moving back to their preferred replicas: retried as clients do.
+    let ends: Vec<i64> = super::kafka::high_watermarks(bootstrap, topic, partitions)
+        .into_values()
+        .collect();
     let mut assignment = TopicPartitionList::new();
-    let mut ends = Vec::new();
     for partition in 0..partitions {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
-            .expect("watermarks");
-        ends.push(high);
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .expect("assignment");
