@@ -21,8 +21,10 @@ use common::kafka::{
 };
 use common::{unique_topic, wait_for};
 use idempotence_support::{call, fetch_request};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::FetchResponse;
+use kafka_protocol::messages::{DescribeConfigsRequest, FetchResponse};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -61,8 +63,19 @@ fn a_follower_behind_the_leaders_log_start_restarts_there_and_rejoins() {
     // Retention stops here, so that every replica's log start stays where the leader's is
     // then (each replica applies retention to its own segments, as in Kafka). A pass may
     // still have run meanwhile: the start is read once retention is off.
-    keep_everything_from_now_on(&cluster.running_bootstrap(), &topic);
+    keep_everything_from_now_on(&mut cluster, &topic);
     let leader_start = fetch_from(&mut to_leader, &topic, 0).log_start_offset;
+    // The follower that stayed up applied retention to its own segments on its own clock,
+    // and may have deleted further than the leader (as a Kafka follower may): after the
+    // leader is gone, the log starts at the later of the two.
+    let stayed_up = *cluster
+        .ids()
+        .iter()
+        .find(|id| **id != leader && **id != follower)
+        .unwrap();
+    let mut to_stayed_up = common::wire::connect(cluster.kafka_addr(stayed_up));
+    let stayed_up_start = fetch_from(&mut to_stayed_up, &topic, 0).log_start_offset;
+    let surviving_start = leader_start.max(stayed_up_start);
 
     cluster.start_node(follower);
     wait_for_isr_on(&cluster, leader, &topic, |isr| isr.contains(&follower));
@@ -98,12 +111,20 @@ fn a_follower_behind_the_leaders_log_start_restarts_there_and_rejoins() {
             (m.offset(), String::from_utf8_lossy(payload).into_owned())
         })
         .collect();
-    let kept: Vec<(&i64, &usize)> = acked.iter().filter(|(o, _)| **o >= leader_start).collect();
+    let kept: Vec<(&i64, &usize)> = acked
+        .iter()
+        .filter(|(o, _)| **o >= surviving_start)
+        .collect();
     assert!(!kept.is_empty());
     for (offset, index) in kept {
-        let payload = by_offset
-            .get(offset)
-            .unwrap_or_else(|| panic!("acknowledged message {index} at offset {offset} lost"));
+        let payload = by_offset.get(offset).unwrap_or_else(|| {
+            panic!(
+                "acknowledged message {index} at offset {offset} lost (log starts: leader \
+                 {leader_start}, follower that stayed up {stayed_up_start}; read back {:?}..={:?})",
+                by_offset.keys().next(),
+                by_offset.keys().next_back()
+            )
+        });
         assert!(payload.starts_with(&format!("{index}:")), "offset {offset}");
     }
 }
@@ -197,16 +218,35 @@ fn create_topic_with(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
     wait_for_partitions(bootstrap, topic, 1);
 }
 
-fn keep_everything_from_now_on(bootstrap: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(bootstrap).create().expect("admin client");
+/// Turns retention off and waits until every running broker has applied the change.
+fn keep_everything_from_now_on(cluster: &mut Cluster, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = base_config(&cluster.running_bootstrap())
+        .create()
+        .expect("admin client");
     let config = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("retention.bytes", "-1");
     let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
     let results = block_on(admin.alter_configs([&config], &options)).expect("AlterConfigs");
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    // Every broker applies the change once it is committed; give a retention pass
-    // (every 200 ms) time to see it.
+    for id in cluster.running_ids() {
+        wait_for("retention off on every broker", CLUSTER_TIMEOUT, || {
+            (retention_bytes_on(cluster.kafka_addr(id), topic).as_deref() == Some("-1"))
+                .then_some(())
+        });
+    }
+    // A retention pass (every 200 ms) that started before the change may still finish.
     std::thread::sleep(Duration::from_secs(1));
+}
+
+/// `retention.bytes` of `topic` as the broker at `addr` describes it.
+fn retention_bytes_on(addr: std::net::SocketAddr, topic: &str) -> Option<String> {
+    let resource = DescribeConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(topic.to_string()))
+        .with_configuration_keys(Some(vec![StrBytes::from_static_str("retention.bytes")]));
+    let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
+    let response = common::api_call::call(addr, 4, &request);
+    let config = response.results.first()?.configs.first()?;
+    config.value.as_ref().map(|value| value.to_string())
 }
 
 /// Offset -> message index of every acknowledged message.
