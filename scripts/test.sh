@@ -49,5 +49,5 @@ if [ "${RINGLET_SKIP_INSTALL:-0}" != 1 ]; then
     install_js_clients
 fi
 
-echo "== cargo test --workspace $*"
-cargo test --workspace "$@"
+echo "== cargo test --workspace --no-fail-fast $*"
+cargo test --workspace --no-fail-fast "$@"
