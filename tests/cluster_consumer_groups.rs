@@ -5,12 +5,14 @@
 //! many partitions at once is one replicated write, read back whole.
 
 mod common;
-mod idempotence_support;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::cluster::{Cluster, CLUSTER_TIMEOUT};
+use common::group_wire::{
+    find_coordinator, group_state, one_coordinator, JOIN_GROUP_KEY, NOT_COORDINATOR,
+};
 use common::kafka::{
     base_config, create_replicated_topic, flush_and_check_all_acked, recording_producer,
     retry_coordinator_moves, send_with_retry, CLIENT_TIMEOUT,
@@ -18,12 +20,8 @@ use common::kafka::{
 use common::netsplit::NetSplit;
 use common::wire::{self, Reaction};
 use common::{unique_topic, wait_for};
-use idempotence_support::call;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
-    GroupId, JoinGroupRequest, JoinGroupResponse, ResponseHeader,
-};
+use kafka_protocol::messages::{GroupId, JoinGroupRequest, JoinGroupResponse, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
@@ -32,12 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const MESSAGES: usize = 200;
 const FIRST_READ: usize = 120;
-const FIND_COORDINATOR_KEY: i16 = 10;
-const JOIN_GROUP_KEY: i16 = 11;
 const JOIN_GROUP_VERSION: i16 = 3;
-const DESCRIBE_GROUPS_KEY: i16 = 15;
-/// Kafka's NOT_COORDINATOR.
-const NOT_COORDINATOR: i16 = 16;
 /// The parked member's rebalance timeout and the groups' initial rebalance delay: far longer
 /// than the wire helpers' hang detector, so only an answer from the coordinator ends the wait.
 const LONG_REBALANCE_MS: i32 = 300_000;
@@ -62,14 +55,7 @@ fn committed_offsets_survive_the_coordinators_broker() {
     assert_eq!(first, expected(0..FIRST_READ));
 
     // Every broker names the same coordinator: the offsets partition's leader.
-    let coordinator = wait_for("one coordinator", CLUSTER_TIMEOUT, || {
-        let named: Vec<i32> = cluster
-            .ids()
-            .into_iter()
-            .map(|id| find_coordinator(&cluster, id, &group))
-            .collect();
-        (named[0] >= 0 && named.iter().all(|id| *id == named[0])).then_some(named[0])
-    });
+    let coordinator = one_coordinator(&cluster, &group);
     cluster.kill(coordinator);
 
     let rest = read_in_group(
@@ -148,14 +134,7 @@ fn a_coordinator_that_loses_its_partition_answers_a_parked_join_not_coordinator(
         &["--group-initial-rebalance-delay-ms", delay.as_str()],
     );
     let group = unique_topic("cluster-group-unload");
-    let coordinator = wait_for("one coordinator", CLUSTER_TIMEOUT, || {
-        let named: Vec<i32> = cluster
-            .ids()
-            .into_iter()
-            .map(|id| find_coordinator(&cluster, id, &group))
-            .collect();
-        (named[0] >= 0 && named.iter().all(|id| *id == named[0])).then_some(named[0])
-    });
+    let coordinator = one_coordinator(&cluster, &group);
 
     // The group's first member: its JoinGroup waits out the initial rebalance delay.
     let mut member = wire::connect(cluster.kafka_addr(coordinator));
@@ -194,19 +173,6 @@ fn a_coordinator_that_loses_its_partition_answers_a_parked_join_not_coordinator(
         "the parked JoinGroup's answer once broker {coordinator} lost the group's partition"
     );
     split.heal();
-}
-
-/// The state of `group` as broker `asked` describes it.
-fn group_state(cluster: &Cluster, asked: i32, group: &str) -> String {
-    let mut stream = wire::connect(cluster.kafka_addr(asked));
-    let request = DescribeGroupsRequest::default()
-        .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
-    let response: DescribeGroupsResponse = call(&mut stream, DESCRIBE_GROUPS_KEY, 1, &request);
-    response
-        .groups
-        .first()
-        .map(|g| g.group_state.to_string())
-        .unwrap_or_default()
 }
 
 fn group_member(bootstrap: &str, group: &str) -> BaseConsumer {
@@ -260,16 +226,4 @@ fn read_in_group(bootstrap: &str, topic: &str, group: &str, count: usize) -> Vec
         }
     });
     read
-}
-
-/// The coordinator node `asked` names for `group` (-1: none yet).
-fn find_coordinator(cluster: &Cluster, asked: i32, group: &str) -> i32 {
-    let mut stream = common::wire::connect(cluster.kafka_addr(asked));
-    let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()));
-    let response: FindCoordinatorResponse = call(&mut stream, FIND_COORDINATOR_KEY, 3, &request);
-    if response.error_code == 0 {
-        response.node_id.0
-    } else {
-        -1
-    }
 }

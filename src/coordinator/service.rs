@@ -14,7 +14,9 @@ use std::time::Duration;
 use ringlet_shard::sync::Latch;
 
 use super::config::CoordinatorConfig;
-use super::group::{Effects, GroupError, GroupRecord, GroupSet, Reply, ReplyToken, SyncOutcome};
+use super::group::{
+    Effects, GroupError, GroupRecord, GroupSet, JoinOutcome, Reply, ReplyToken, SyncOutcome,
+};
 use super::log_io;
 use super::routing::{coordinator_shard, OFFSETS_TOPIC};
 use crate::error::BrokerError;
@@ -290,7 +292,10 @@ impl GroupCoordinator {
 
     /// The replies to send when `effects.records` could not be written. An assignment that
     /// is not durable is not handed out: SyncGroup answers COORDINATOR_NOT_AVAILABLE (Kafka's
-    /// mapping of a failed append) and the group rebalances.
+    /// mapping of a failed append) and the group rebalances. The one JoinGroup that writes is
+    /// a static member's rejoin of a Stable group: its new member id is not durable either,
+    /// so it too answers the error, with no member id (Kafka's callback of
+    /// `updateStaticMemberAndRebalance`); the member joins again.
     fn fail_unpersisted(
         set: &Rc<RefCell<GroupSet>>,
         effects: Effects,
@@ -303,6 +308,10 @@ impl GroupCoordinator {
                 Reply::Sync(_) => (
                     token,
                     Reply::Sync(SyncOutcome::error(GroupError::CoordinatorNotAvailable)),
+                ),
+                Reply::Join(outcome) if outcome.error.is_none() => (
+                    token,
+                    Reply::Join(JoinOutcome::error(GroupError::CoordinatorNotAvailable, "")),
                 ),
                 other => (token, other),
             })

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod ctp;
 pub mod eos_load;
 pub mod group_events;
+pub mod group_wire;
 pub mod kafka;
 pub mod leader_kill;
 pub mod netsplit;

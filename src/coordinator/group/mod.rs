@@ -197,7 +197,7 @@ pub struct JoinOutcome {
 }
 
 impl JoinOutcome {
-    fn error(error: GroupError, member_id: &str) -> Self {
+    pub fn error(error: GroupError, member_id: &str) -> Self {
         JoinOutcome {
             error: Some(error),
             generation_id: -1,
