@@ -145,13 +145,25 @@ impl ClusterShard {
     /// Where node `id` accepts internal traffic: its seed address when it is a voter (as
     /// this node reaches it), else its registered address.
     pub fn peer_addr(&self, id: i32) -> Option<SocketAddr> {
-        if let Some(seed) = self.config.seeds.iter().find(|seed| seed.node_id == id) {
-            return Some(seed.rpc_addr);
+        if let Some(seed) = self.seed(id) {
+            return seed.address.current();
         }
         let brokers = self.brokers();
         let registration = brokers.get(id)?;
         let text = format!("{}:{}", registration.rpc_host, registration.rpc_port);
         text.parse().ok()
+    }
+
+    fn seed(&self, id: i32) -> Option<&crate::config::cluster::Seed> {
+        self.config.seeds.iter().find(|seed| seed.node_id == id)
+    }
+
+    /// A link to node `id` is down or a call to it failed: if it is a seed given by name,
+    /// the name is looked up again (it may have moved).
+    pub fn note_unreachable(&self, id: i32) {
+        if let Some(seed) = self.seed(id) {
+            seed.address.mark_stale();
+        }
     }
 
     /// Ships Raft frames to their peers (dropped when a link is down: Raft retransmits).
@@ -162,7 +174,9 @@ impl ClusterShard {
                 continue;
             };
             let link = self.peers.link(node, addr);
-            link.send_raft(frame);
+            if !link.send_raft(frame) && !link.is_connected() {
+                self.note_unreachable(node as i32);
+            }
         }
     }
 
@@ -645,7 +659,10 @@ async fn call_controller(
     let answer = link
         .call(controller_rpc::encode(request), CONTROLLER_CALL_TIMEOUT)
         .await
-        .map_err(|err| BrokerError::NotController(format!("controller {id}: {err}")))?;
+        .map_err(|err| {
+            cluster.note_unreachable(id);
+            BrokerError::NotController(format!("controller {id}: {err}"))
+        })?;
     controller_rpc::decode(&answer)
 }
 

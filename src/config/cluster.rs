@@ -9,6 +9,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use super::seed_address::SeedAddress;
 use crate::error::BrokerError;
 
 /// Kafka's `broker.session.timeout.ms` (KRaft): a broker silent this long is fenced.
@@ -19,11 +20,12 @@ pub const DEFAULT_BROKER_HEARTBEAT_INTERVAL_MS: u64 = 2_000;
 /// heartbeat every 2 ticks.
 pub const DEFAULT_RAFT_TICK_MS: u64 = 100;
 
-/// One controller voter: its node id and internal address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One controller voter: its node id and internal address (a name is resolved by
+/// `seed_resolver`, on its own thread, for as long as the broker runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seed {
     pub node_id: i32,
-    pub rpc_addr: SocketAddr,
+    pub address: SeedAddress,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,8 +117,12 @@ pub fn parse_seeds(text: &str) -> Result<Vec<Seed>, BrokerError> {
                 "seed id {node_id} is given twice"
             )));
         }
-        let rpc_addr = resolve_addr("seed", addr)?;
-        seeds.push(Seed { node_id, rpc_addr });
+        let address = SeedAddress::parse(addr).map_err(|reason| {
+            BrokerError::InvalidConfig(format!(
+                "seed {part:?}: {addr:?} is not HOST:PORT: {reason}"
+            ))
+        })?;
+        seeds.push(Seed { node_id, address });
     }
     if seeds.is_empty() {
         return Err(BrokerError::InvalidConfig("--seeds lists no voter".into()));
@@ -145,7 +151,12 @@ mod tests {
         let seeds = parse_seeds("1@127.0.0.1:9192, 2@127.0.0.1:9193").unwrap();
         assert_eq!(seeds.len(), 2);
         assert_eq!(seeds[1].node_id, 2);
-        assert_eq!(seeds[1].rpc_addr, "127.0.0.1:9193".parse().unwrap());
+        assert_eq!(
+            seeds[1].address.current(),
+            Some("127.0.0.1:9193".parse().unwrap())
+        );
+        let named = parse_seeds("1@ringlet-0.ringlet:9192").unwrap();
+        assert_eq!(named[0].address.text(), "ringlet-0.ringlet:9192");
         for bad in [
             "",
             "1",

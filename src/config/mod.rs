@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod config_def;
 pub mod config_describe;
 pub mod config_ops;
+pub mod seed_address;
+pub mod seed_resolver;
 pub mod topic_config;
 pub mod topic_defaults;
 pub mod topic_name;

@@ -6,8 +6,10 @@
 //! directory would interleave writes into the same segment files.
 
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::BrokerError;
 
@@ -40,14 +42,37 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, BrokerError> {
     }
 }
 
+/// How long start-up waits for a listener of a process that just died to go away. The
+/// kernel tears an io_uring instance down after its process has been reaped, and the
+/// listening sockets its pending accepts hold stay open until then: measured here, a port
+/// still accepted connections for about 10 ms after `kill -9` and `waitpid` returned. A
+/// supervisor restarting a crashed broker at once must not fail on that.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+const RELEASE_POLL: Duration = Duration::from_millis(20);
+
 /// Fails when another process listens on `addr`: a plain bind (without SO_REUSEPORT) is
-/// refused by any existing listener, including one that set SO_REUSEPORT itself.
+/// refused by any existing listener, including one that set SO_REUSEPORT itself. A listener
+/// still going away (see [`RELEASE_WAIT`]) is waited for.
 pub fn ensure_address_free(addr: SocketAddr) -> Result<(), BrokerError> {
-    TcpListener::bind(addr).map(drop).map_err(|err| {
-        BrokerError::Startup(format!(
-            "cannot listen on {addr}: {err} (is another broker running?)"
-        ))
-    })
+    let deadline = Instant::now() + RELEASE_WAIT;
+    let mut warned = false;
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(_) => return Ok(()),
+            Err(err) if err.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                if !warned {
+                    warned = true;
+                    tracing::warn!(%addr, "address in use; waiting for a listener that may be going away");
+                }
+                std::thread::sleep(RELEASE_POLL);
+            }
+            Err(err) => {
+                return Err(BrokerError::Startup(format!(
+                    "cannot listen on {addr}: {err} (is another broker running?)"
+                )))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +100,17 @@ mod tests {
         assert!(err.to_string().contains("another broker"), "{err}");
         drop(listener);
         ensure_address_free(addr).unwrap();
+    }
+
+    #[test]
+    fn a_listener_going_away_is_waited_for() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(listener);
+        });
+        ensure_address_free(addr).unwrap();
+        closer.join().unwrap();
     }
 }

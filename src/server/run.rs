@@ -36,6 +36,8 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
     exclusive::ensure_address_free(config.listen)?;
     if let Some(cluster) = &config.cluster {
         exclusive::ensure_address_free(cluster.rpc_listen)?;
+        crate::config::seed_resolver::spawn(&cluster.seeds)
+            .map_err(|err| startup("the seed resolver thread", &err))?;
     }
     let store = TopicStore::open(&config.meta_dir())?;
     // In a cluster the controller's log is the topic table; topics.json is single-node only.

@@ -212,12 +212,20 @@ impl Broker {
         status
     }
 
-    /// SIGKILL (kill -9) and reap, simulating a crash.
+    /// SIGKILL (kill -9) and reap, simulating a crash; returns once the Kafka port no longer
+    /// accepts (the kernel closes an io_uring's listeners a few ms after the reap, and a
+    /// restart's readiness check must not mistake the dying listener for the new one).
     pub fn kill_hard(&mut self) {
         if let Some(mut child) = self.child.take() {
             // Child::kill is SIGKILL on Unix: no chance to flush anything.
             let _ = child.kill();
             let _ = child.wait();
+            // No panic here: this also runs from Drop, maybe while a test panics.
+            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+            let deadline = Instant::now() + BROKER_STOP_TIMEOUT;
+            while TcpStream::connect(addr).is_ok() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 
