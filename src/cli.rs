@@ -50,7 +50,7 @@ pub struct StartArgs {
     #[arg(long, env = "RINGLET_SHARDS", value_name = "N")]
     pub shards: Option<usize>,
 
-    /// This broker's node id (Kafka `node.id`) [default: 1].
+    /// This broker's node id (Kafka `node.id`), 0 or more [default: 1].
     #[arg(long, env = "RINGLET_NODE_ID", value_name = "N")]
     pub node_id: Option<i32>,
 
@@ -108,8 +108,8 @@ pub struct StartArgs {
     #[arg(long, env = "RINGLET_RPC_LISTEN", value_name = "HOST:PORT")]
     pub rpc_listen: Option<String>,
 
-    /// The controller voters' internal addresses, `ID@HOST:PORT,...` (KRaft's
-    /// `controller.quorum.voters`). Without it the broker runs alone, unreplicated.
+    /// The controller voters' internal addresses, `ID@HOST:PORT,...` with ids 0 or more
+    /// (KRaft's `controller.quorum.voters`). Without it the broker runs alone, unreplicated.
     #[arg(long, env = "RINGLET_SEEDS", value_name = "ID@HOST:PORT,...")]
     pub seeds: Option<String>,
 

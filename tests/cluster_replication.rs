@@ -9,6 +9,10 @@
 //!
 //! Also: with `min.insync.replicas=3`, a dead follower leaving the ISR makes the leader refuse
 //! acks=all with NOT_ENOUGH_REPLICAS (acks=1 still works) until it is back in sync.
+//!
+//! The nodes here have ids 0, 1 and 2, as Kafka allows (StatefulSet ordinals start at 0); the
+//! other cluster tests use 1, 2 and 3. Node 0 is a controller voter and leads partitions, so
+//! an id of 0 taken anywhere for "no node" (a Raft vote or leader) shows up here.
 
 mod common;
 mod idempotence_support;
@@ -30,15 +34,22 @@ const REPLICATION: i32 = 3;
 const MESSAGES_PER_PHASE: usize = 1500;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// The first node id: 0, as Kafka allows.
+const FIRST_ID: i32 = 0;
 
 #[test]
 fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
-    let mut cluster = Cluster::start(3);
+    let mut cluster = Cluster::start_from_id(3, FIRST_ID);
     let topic = unique_topic("rf3");
     create_replicated_topic(&cluster.bootstrap(), &topic, PARTITIONS, REPLICATION);
     for partition in 0..PARTITIONS {
         cluster.wait_for_partition(&topic, partition, |isr| isr.len() == 3);
     }
+    // Placement makes every node the preferred leader of one of the three partitions.
+    wait_for("node 0 to lead a partition", CLUSTER_TIMEOUT, || {
+        let view = cluster.view_from(FIRST_ID, &[&topic])?;
+        view.partitions.iter().any(|p| p.leader == 0).then_some(())
+    });
     // One in-flight request per connection: retries after the failover cannot reorder.
     let settings = [
         ("max.in.flight.requests.per.connection", "1"),
@@ -86,7 +97,7 @@ fn acks_all_survives_a_leader_kill_and_the_broker_rejoins() {
 
 #[test]
 fn a_new_controller_takes_over_and_creates_topics() {
-    let mut cluster = Cluster::start(3);
+    let mut cluster = Cluster::start_from_id(3, FIRST_ID);
     let first = cluster.wait_for_controller();
     cluster.kill(first);
     let second = cluster.wait_for_controller();
@@ -105,7 +116,7 @@ fn a_new_controller_takes_over_and_creates_topics() {
 
 #[test]
 fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
-    let mut cluster = Cluster::start_with(3, &["--min-insync-replicas", "3"]);
+    let mut cluster = Cluster::start_from_id_with(3, FIRST_ID, &["--min-insync-replicas", "3"]);
     let topic = unique_topic("min-isr");
     create_replicated_topic(&cluster.bootstrap(), &topic, 1, 3);
     let full = cluster.wait_for_partition(&topic, 0, |isr| isr.len() == 3);

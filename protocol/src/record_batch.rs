@@ -115,9 +115,11 @@ impl RecordBatchHeader {
         }
     }
 
-    /// Offset of the last record: `base_offset + last_offset_delta`.
+    /// Offset of the last record: `base_offset + last_offset_delta`. Saturating: a client's
+    /// batch carries any base offset it likes until the log stamps its own.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Total size of the batch on the wire and on disk, header included.
@@ -418,6 +420,28 @@ mod tests {
             .expect("decode")
             .expect("uncompressed");
         assert!(stamps.iter().all(|(_, ts)| *ts == 42_000));
+    }
+
+    #[test]
+    fn record_timestamps_ignore_a_forged_count() {
+        // One real record and a header claiming i32::MAX: sized from the header, this walk
+        // once asked for 32 GiB and aborted the broker on ListOffsets by timestamp.
+        let mut buf = encode(&[record(0, 1000, 10)], Compression::None);
+        buf[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[ATTRIBUTES_AT..]);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let stamps = record_timestamps(&buf)
+            .expect("walks")
+            .expect("uncompressed");
+        assert_eq!(stamps, vec![(0, 1000)]);
+        assert!(stamps.capacity() < 1024);
+    }
+
+    #[test]
+    fn last_offset_saturates_on_a_forged_base_offset() {
+        let mut buf = encode(&three_records(), Compression::None);
+        set_base_offset(&mut buf, i64::MAX);
+        assert_eq!(parse_header(&buf).expect("header").last_offset(), i64::MAX);
     }
 
     #[test]

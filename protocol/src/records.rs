@@ -2,10 +2,11 @@
 //! under another codec.
 //!
 //! A record is `length varint, attributes i8, timestamp_delta varlong, offset_delta varint,
-//! key_length varint (-1 = null), key, value..., headers...`. The walk reads only up to the key
-//! length of each record and jumps to the next by the record's own length, so it costs a few
-//! varints per record and allocates nothing; it stops at the end of the bytes present, never
-//! trusting the batch's `records_count` for a loop bound or an allocation.
+//! key_length varint (-1 = null), key, value_length varint, value, header_count varint,
+//! headers`. The walk reads each record's length fields, checks that they fill the record
+//! exactly, and jumps over keys, values and headers, so it costs a few varints per record and
+//! allocates nothing; it stops at the end of the bytes present, never trusting the batch's
+//! `records_count` for a loop bound or an allocation.
 //!
 //! Re-packing ([`with_codec`]) keeps every header field and every record byte as produced and
 //! replaces only the codec bits, the records section, the batch length and the CRC: record
@@ -61,7 +62,10 @@ pub fn walk_records(
     Ok(index)
 }
 
-/// The record starting at `section[at]` and where the next one starts.
+/// The record starting at `section[at]` and where the next one starts. Every field the record
+/// declares (key, value, each header) must lie within the record's own length and fill it
+/// exactly, as Kafka's `DefaultRecord.readFrom` requires, so a record a client could not read
+/// is refused here rather than stored.
 fn read_record(section: &[u8], at: usize, index: usize) -> Result<(RecordView, usize), BatchError> {
     let (length, n) = read_varint(section, at)?;
     let body_start = at + n;
@@ -76,9 +80,16 @@ fn read_record(section: &[u8], at: usize, index: usize) -> Result<(RecordView, u
     cursor += n;
     let (offset_delta, n) = read_varint(body, cursor)?;
     cursor += n;
-    let (key_length, _) = read_varint(body, cursor)?;
+    let (key_length, n) = read_varint(body, cursor)?;
     if key_length < -1 {
         return Err(BatchError::MalformedRecord("negative key length"));
+    }
+    cursor = skip_field(body, cursor + n, key_length)?;
+    cursor = skip_value_and_headers(body, cursor)?;
+    if cursor != body_end {
+        return Err(BatchError::MalformedRecord(
+            "record fields do not fill the record length",
+        ));
     }
     let offset_delta = i32::try_from(offset_delta)
         .map_err(|_| BatchError::MalformedRecord("offset delta out of range"))?;
@@ -89,6 +100,44 @@ fn read_record(section: &[u8], at: usize, index: usize) -> Result<(RecordView, u
         has_key: key_length >= 0,
     };
     Ok((view, body_end))
+}
+
+/// Past the value and the headers of a record whose body ends at `body.len()`; each length is
+/// checked against the bytes left before it is used, and the header count bounds nothing but
+/// a loop that stops at the first header that does not fit.
+fn skip_value_and_headers(body: &[u8], at: usize) -> Result<usize, BatchError> {
+    let (value_length, n) = read_varint(body, at)?;
+    if value_length < -1 {
+        return Err(BatchError::MalformedRecord("negative value length"));
+    }
+    let mut cursor = skip_field(body, at + n, value_length)?;
+    let (header_count, n) = read_varint(body, cursor)?;
+    if header_count < 0 {
+        return Err(BatchError::MalformedRecord("negative header count"));
+    }
+    cursor += n;
+    for _ in 0..header_count {
+        let (key_length, n) = read_varint(body, cursor)?;
+        if key_length < 0 {
+            return Err(BatchError::MalformedRecord("negative header key length"));
+        }
+        cursor = skip_field(body, cursor + n, key_length)?;
+        let (value_length, n) = read_varint(body, cursor)?;
+        if value_length < -1 {
+            return Err(BatchError::MalformedRecord("negative header value length"));
+        }
+        cursor = skip_field(body, cursor + n, value_length)?;
+    }
+    Ok(cursor)
+}
+
+/// Where a field of `length` bytes (-1: null, no bytes) starting at `at` ends, if it fits.
+fn skip_field(body: &[u8], at: usize, length: i64) -> Result<usize, BatchError> {
+    let length = usize::try_from(length.max(0))
+        .map_err(|_| BatchError::MalformedRecord("field length out of range"))?;
+    at.checked_add(length)
+        .filter(|end| *end <= body.len())
+        .ok_or(BatchError::MalformedRecord("record field past record end"))
 }
 
 /// The records section of a validated batch, decompressed when the batch is compressed; the
@@ -244,6 +293,45 @@ mod tests {
                 assert!(count < whole, "cut at {len} still walked {count}");
             }
         }
+    }
+
+    /// A one-record section: `[length, attributes, ts delta, offset delta, key len, key...,
+    /// value len, value..., header count, headers...]` with the length computed.
+    fn one_record(body: &[u8]) -> Vec<u8> {
+        let mut section = vec![(body.len() as u8) << 1];
+        section.extend_from_slice(body);
+        section
+    }
+
+    #[test]
+    fn a_well_formed_record_with_a_header_walks() {
+        // key "k", value "vv", one header "h" -> null.
+        let body = [0, 0, 0, 2, b'k', 4, b'v', b'v', 2, 2, b'h', 1];
+        assert_eq!(walk_records(&one_record(&body), |_| true), Ok(1));
+    }
+
+    #[test]
+    fn record_fields_must_fill_the_record_exactly() {
+        let cases: [(&str, &[u8]); 5] = [
+            ("value past record end", &[0, 0, 0, 1, 20, b'v']),
+            ("header count past end", &[0, 0, 0, 1, 0, 20]),
+            ("bytes left over", &[0, 0, 0, 1, 0, 0, 9]),
+            ("negative value length", &[0, 0, 0, 1, 3, 0]),
+            ("negative header count", &[0, 0, 0, 1, 0, 3]),
+        ];
+        for (what, body) in cases {
+            assert!(
+                walk_records(&one_record(body), |_| true).is_err(),
+                "{what} walked"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_header_count_stops_at_the_bytes_present() {
+        // Header count i32::MAX (zig-zag varint), nothing after it.
+        let body = [0, 0, 0, 1, 0, 0xfe, 0xff, 0xff, 0xff, 0x0f];
+        assert!(walk_records(&one_record(&body), |_| true).is_err());
     }
 
     #[test]

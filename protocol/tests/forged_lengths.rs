@@ -59,3 +59,63 @@ fn produce_with_huge_records_length_is_malformed() {
     frame.extend_from_slice(&i32::MAX.to_be_bytes()); // records: 2 GiB declared, none present
     assert_malformed(frame);
 }
+
+/// A record batch of one record whose header claims `i32::MAX` records (valid CRC), as the
+/// coordinators' loaders decode their logs with kafka-protocol's `RecordBatchDecoder`.
+fn batch_claiming_i32_max_records() -> bytes::BytesMut {
+    use ringlet_protocol::kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from_static(b"v")),
+        headers: Default::default(),
+    };
+    let mut batch = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, [&record], &options).expect("encode");
+    batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+#[test]
+fn record_batch_claiming_i32_max_records_is_an_error() {
+    // Before the patch (upstream PR #156) the decoder reserved room for i32::MAX records,
+    // hundreds of GiB, and the failed allocation aborted this process.
+    use ringlet_protocol::kafka_protocol::records::RecordBatchDecoder;
+    let mut bytes = batch_claiming_i32_max_records().freeze();
+    assert!(RecordBatchDecoder::decode(&mut bytes).is_err());
+}
+
+#[test]
+fn snappy_block_claiming_four_gib_is_refused_before_allocating() {
+    // A raw snappy block whose header claims 0xffff_fffe bytes, then a 1-byte literal; and the
+    // same inside snappy-java framing. Before the patch the reader allocated (zeroed) the
+    // claimed length first and only then failed to decompress.
+    use ringlet_protocol::kafka_protocol::compression::{Decompressor, Snappy};
+    const BLOCK: &[u8] = b"\xfe\xff\xff\xff\x0f\x00a";
+    let mut framed = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+    framed.extend_from_slice(&(BLOCK.len() as u32).to_be_bytes());
+    framed.extend_from_slice(BLOCK);
+    for input in [BLOCK.to_vec(), framed] {
+        let mut bytes = Bytes::from(input);
+        let result = Snappy::decompress(&mut bytes, |out: &mut Bytes| Ok(out.len()));
+        let message = format!("{:#}", result.expect_err("a forged claim is an error"));
+        assert!(message.contains("more than snappy can expand"), "{message}");
+    }
+}

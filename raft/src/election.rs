@@ -3,7 +3,7 @@
 //! (3.10), and the term rules every incoming message passes through first.
 
 use crate::error::Result;
-use crate::message::{EntryKind, Message, MessageBody, NodeId, NO_NODE};
+use crate::message::{EntryKind, Message, MessageBody, NodeId};
 use crate::node::{RawNode, Role};
 use crate::progress::Progress;
 use crate::storage::Storage;
@@ -18,7 +18,7 @@ enum Campaign {
 impl<S: Storage> RawNode<S> {
     /// Feed one message from a peer.
     pub fn step(&mut self, m: Message) -> Result<()> {
-        if m.to != self.id || m.from == self.id || m.from == NO_NODE {
+        if m.to != self.id || m.from == self.id {
             return Ok(());
         }
         if m.term > self.term {
@@ -50,13 +50,13 @@ impl<S: Storage> RawNode<S> {
                 // Leader lease (thesis 4.2.3): while we hear from a leader, a
                 // server that was removed or partitioned cannot disrupt us.
                 let in_lease = self.cfg.check_quorum
-                    && self.leader_id != NO_NODE
+                    && self.leader_id.is_some()
                     && self.election_elapsed < self.cfg.election_ticks;
                 if in_lease && !transfer {
                     return false;
                 }
                 if !pre_vote {
-                    self.become_follower(m.term, NO_NODE);
+                    self.become_follower(m.term, None);
                 }
                 true
             }
@@ -65,11 +65,7 @@ impl<S: Storage> RawNode<S> {
                 reject: false,
             } => true,
             ref body => {
-                let leader = if body.is_from_leader() {
-                    m.from
-                } else {
-                    NO_NODE
-                };
+                let leader = body.is_from_leader().then_some(m.from);
                 self.become_follower(m.term, leader);
                 true
             }
@@ -115,8 +111,8 @@ impl<S: Storage> RawNode<S> {
         else {
             return;
         };
-        let can_vote = self.vote == m.from
-            || (self.vote == NO_NODE && self.leader_id == NO_NODE)
+        let can_vote = self.vote == Some(m.from)
+            || (self.vote.is_none() && self.leader_id.is_none())
             || (pre_vote && m.term > self.term);
         if can_vote && self.log.is_up_to_date(last_index, last_term) {
             // A granted pre-vote answers in the term the candidate will use.
@@ -129,7 +125,7 @@ impl<S: Storage> RawNode<S> {
                 },
             );
             if !pre_vote {
-                self.vote = m.from;
+                self.vote = Some(m.from);
                 self.election_elapsed = 0;
             }
         } else {
@@ -153,7 +149,7 @@ impl<S: Storage> RawNode<S> {
                 }
             }
             ref body if body.is_from_leader() => {
-                self.become_follower(m.term, m.from);
+                self.become_follower(m.term, Some(m.from));
                 self.step_follower(m);
             }
             _ => {}
@@ -175,13 +171,13 @@ impl<S: Storage> RawNode<S> {
                 self.become_leader();
             }
         } else if no >= quorum {
-            self.become_follower(self.term, NO_NODE);
+            self.become_follower(self.term, None);
         }
     }
 
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
-        if self.leader_id != NO_NODE {
+        if self.leader_id.is_some() {
             self.eager_ticks = 0;
         }
         if self.eager_ticks > 0 {
@@ -204,7 +200,7 @@ impl<S: Storage> RawNode<S> {
         if self.election_elapsed >= self.cfg.election_ticks {
             self.election_elapsed = 0;
             if self.cfg.check_quorum && !self.quorum_recently_active() {
-                self.become_follower(self.term, NO_NODE);
+                self.become_follower(self.term, None);
                 return;
             }
             // A transfer that did not finish within an election timeout is abandoned.
@@ -235,7 +231,7 @@ impl<S: Storage> RawNode<S> {
     /// leader, as Kafka's controller names it at creation, instead of whichever replica's
     /// timer fires first. Pre-vote keeps it harmless where a leader exists after all.
     pub fn campaign_now(&mut self) {
-        if self.role == Role::Leader || self.leader_id != NO_NODE {
+        if self.role == Role::Leader || self.leader_id.is_some() {
             return;
         }
         self.eager_ticks = self.cfg.election_ticks;
@@ -300,7 +296,7 @@ impl<S: Storage> RawNode<S> {
         }
     }
 
-    pub(crate) fn become_follower(&mut self, term: u64, leader: NodeId) {
+    pub(crate) fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
         if term != self.term {
             assert!(
                 term > self.term,
@@ -308,11 +304,11 @@ impl<S: Storage> RawNode<S> {
                 self.term
             );
             self.term = term;
-            self.vote = NO_NODE;
+            self.vote = None;
         }
         self.role = Role::Follower;
         self.leader_id = leader;
-        if leader != NO_NODE {
+        if leader.is_some() {
             self.eager_ticks = 0;
         }
         self.transferee = None;
@@ -326,7 +322,7 @@ impl<S: Storage> RawNode<S> {
             "raft invariant: leader cannot pre-campaign"
         );
         self.role = Role::PreCandidate;
-        self.leader_id = NO_NODE;
+        self.leader_id = None;
         self.votes.clear();
         self.reset_timers();
     }
@@ -337,9 +333,9 @@ impl<S: Storage> RawNode<S> {
             "raft invariant: leader cannot campaign"
         );
         self.term += 1;
-        self.vote = self.id;
+        self.vote = Some(self.id);
         self.role = Role::Candidate;
-        self.leader_id = NO_NODE;
+        self.leader_id = None;
         self.votes.clear();
         self.reset_timers();
     }
@@ -350,7 +346,7 @@ impl<S: Storage> RawNode<S> {
             "raft invariant: only a candidate becomes leader"
         );
         self.role = Role::Leader;
-        self.leader_id = self.id;
+        self.leader_id = Some(self.id);
         self.transferee = None;
         self.eager_ticks = 0;
         self.reset_timers();

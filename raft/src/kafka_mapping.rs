@@ -121,7 +121,7 @@ mod tests {
         s.append(&entries).unwrap();
         s.set_hard_state(HardState {
             term: *terms.last().unwrap(),
-            vote: 1,
+            vote: Some(1),
             commit: 0,
         })
         .unwrap();

@@ -58,7 +58,7 @@ pub use error::{RaftError, Result};
 pub use manager::GroupManager;
 pub use message::{
     ConfChange, ConfState, Entry, EntryKind, GroupId, HardState, Message, MessageBody, NodeId,
-    Snapshot, SnapshotMeta, NO_NODE,
+    Snapshot, SnapshotMeta,
 };
 pub use node::{Config, RawNode, Ready, Role};
 pub use rng::SplitMix64;

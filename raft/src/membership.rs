@@ -71,9 +71,6 @@ impl<S: Storage> RawNode<S> {
             ConfChange::AddLearner(id) if self.conf.contains(id) => {
                 Err(reject(format!("{id} is already a member")))
             }
-            ConfChange::AddLearner(crate::message::NO_NODE) => {
-                Err(reject("node id 0 is reserved".into()))
-            }
             ConfChange::PromoteLearner(id) => {
                 if !self.conf.is_learner(id) {
                     return Err(reject(format!("{id} is not a learner")));
@@ -146,7 +143,7 @@ impl<S: Storage> RawNode<S> {
         }
         if id == self.id {
             // Removed leaders step down once the change commits (thesis 4.2.2).
-            self.become_follower(self.term, crate::message::NO_NODE);
+            self.become_follower(self.term, None);
         }
     }
 }

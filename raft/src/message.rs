@@ -3,13 +3,11 @@
 
 use bytes::Bytes;
 
-/// A broker (and, since one node hosts at most one replica of a group, a Raft peer) id.
-/// `0` means "none".
+/// A broker (and, since one node hosts at most one replica of a group, a Raft peer) id. Every
+/// value is a node, 0 included (Kafka's broker ids start at 0); "no node" is `None`.
 pub type NodeId = u64;
 /// A Raft group id: 0 is the metadata controller, every partition has its own.
 pub type GroupId = u64;
-
-pub const NO_NODE: NodeId = 0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -50,9 +48,28 @@ impl Entry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HardState {
     pub term: u64,
-    /// Who this node voted for in `term`, or [`NO_NODE`].
-    pub vote: NodeId,
+    /// Who this node voted for in `term`, if anyone.
+    pub vote: Option<NodeId>,
     pub commit: u64,
+}
+
+/// How storage formats write "no vote" in a vote word: no node has this id (Kafka ids are
+/// `i32`).
+const NO_VOTE_WORD: u64 = u64::MAX;
+
+impl HardState {
+    /// The vote as one word for a storage format, [`NO_VOTE_WORD`] for none.
+    pub fn vote_word(&self) -> u64 {
+        self.vote.unwrap_or(NO_VOTE_WORD)
+    }
+
+    /// The vote a storage format's word stands for. Formats written before node id 0 was
+    /// allowed stored "no vote" as 0; read back it is a vote for node 0, a node those
+    /// clusters do not have, so the replica only refuses other candidates until the term
+    /// moves on, which Raft always allows.
+    pub fn vote_from_word(word: u64) -> Option<NodeId> {
+        (word != NO_VOTE_WORD).then_some(word)
+    }
 }
 
 /// Group membership. Voters count towards quorums; learners only replicate.

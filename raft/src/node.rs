@@ -15,7 +15,6 @@ use crate::error::{RaftError, Result};
 use crate::log::RaftLog;
 use crate::message::{
     ConfChange, ConfState, Entry, EntryKind, HardState, Message, MessageBody, NodeId, Snapshot,
-    NO_NODE,
 };
 use crate::progress::Progress;
 use crate::rng::SplitMix64;
@@ -51,9 +50,6 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.id == NO_NODE {
-            return Err(RaftError::Config("node id 0 is reserved for 'none'".into()));
-        }
         if self.heartbeat_ticks == 0 || self.election_ticks <= self.heartbeat_ticks {
             return Err(RaftError::Config(format!(
                 "need 0 < heartbeat_ticks ({}) < election_ticks ({})",
@@ -93,9 +89,9 @@ pub struct RawNode<S: Storage> {
     pub(crate) cfg: Config,
     pub(crate) id: NodeId,
     pub(crate) term: u64,
-    pub(crate) vote: NodeId,
+    pub(crate) vote: Option<NodeId>,
     pub(crate) role: Role,
-    pub(crate) leader_id: NodeId,
+    pub(crate) leader_id: Option<NodeId>,
     pub(crate) log: RaftLog<S>,
     pub(crate) conf: ConfState,
     pub(crate) progress: BTreeMap<NodeId, Progress>,
@@ -128,7 +124,7 @@ impl<S: Storage> RawNode<S> {
             term: hard_state.term,
             vote: hard_state.vote,
             role: Role::Follower,
-            leader_id: NO_NODE,
+            leader_id: None,
             log,
             conf,
             progress: BTreeMap::new(),
@@ -162,7 +158,7 @@ impl<S: Storage> RawNode<S> {
     }
     /// The leader this replica currently follows, if known.
     pub fn leader(&self) -> Option<NodeId> {
-        (self.leader_id != NO_NODE).then_some(self.leader_id)
+        self.leader_id
     }
     pub fn commit_index(&self) -> u64 {
         self.log.committed

@@ -43,12 +43,12 @@ impl<S: Storage> RawNode<S> {
                 commit,
             } => {
                 self.election_elapsed = 0;
-                self.leader_id = m.from;
+                self.leader_id = Some(m.from);
                 self.handle_append(m.from, prev_index, prev_term, &entries, commit);
             }
             MessageBody::Heartbeat { commit } => {
                 self.election_elapsed = 0;
-                self.leader_id = m.from;
+                self.leader_id = Some(m.from);
                 self.commit_to(commit.min(self.log.last_index()));
                 let commit = self.log.committed;
                 self.send(
@@ -61,7 +61,7 @@ impl<S: Storage> RawNode<S> {
                 );
             }
             MessageBody::HeartbeatLight => {
-                if self.leader_id == m.from {
+                if self.leader_id == Some(m.from) {
                     self.election_elapsed = 0;
                     self.send(m.from, self.term, MessageBody::HeartbeatLightResponse);
                 } else {
@@ -78,7 +78,7 @@ impl<S: Storage> RawNode<S> {
             }
             MessageBody::InstallSnapshot { snapshot } => {
                 self.election_elapsed = 0;
-                self.leader_id = m.from;
+                self.leader_id = Some(m.from);
                 self.handle_snapshot(m.from, snapshot);
             }
             MessageBody::TimeoutNow => self.handle_timeout_now(),

@@ -232,7 +232,7 @@ mod tests {
         s.append(&[ent(1, 1), ent(1, 2), ent(2, 3)]).unwrap();
         s.set_hard_state(HardState {
             term: 2,
-            vote: 1,
+            vote: Some(1),
             commit: 3,
         })
         .unwrap();

@@ -70,7 +70,7 @@ fn run(seed: u64) {
                 storage
                     .set_hard_state(HardState {
                         term,
-                        vote: 0,
+                        vote: None,
                         commit,
                     })
                     .unwrap();

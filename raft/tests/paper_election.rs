@@ -273,3 +273,29 @@ fn s9_6_campaign_now_does_not_disrupt_an_existing_leader() {
     assert_eq!(c.node(2).term(), term);
     assert_eq!(c.node(1).leader(), Some(2));
 }
+
+/// Node id 0 is a node (Kafka's broker ids start at 0): it campaigns, wins and leads, a
+/// vote for it is not "no vote", and it votes for others in a later term.
+#[test]
+fn node_zero_campaigns_leads_and_votes() {
+    let mut c = Cluster::with_config(&[0, 1, 2], 7, no_pre_vote);
+    c.campaign(0);
+    assert_eq!(c.leaders(), vec![0]);
+    for id in [1, 2] {
+        assert_eq!(c.node(id).leader(), Some(0), "node {id} follows node 0");
+        assert_eq!(
+            c.node(id).hard_state().vote,
+            Some(0),
+            "node {id} voted for 0"
+        );
+    }
+    assert_eq!(
+        c.node(0).hard_state().vote,
+        Some(0),
+        "node 0 voted for itself"
+    );
+    c.campaign(1);
+    assert_eq!(c.leaders(), vec![1]);
+    assert_eq!(c.node(0).leader(), Some(1));
+    assert_eq!(c.node(0).hard_state().vote, Some(1), "node 0 voted for 1");
+}

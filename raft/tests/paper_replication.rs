@@ -27,7 +27,7 @@ fn storage_with(voters: &[u64], terms: &[u64], hard_term: u64, commit: u64) -> M
     s.append(&entries).unwrap();
     s.set_hard_state(HardState {
         term: hard_term,
-        vote: 0,
+        vote: None,
         commit,
     })
     .unwrap();

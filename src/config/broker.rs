@@ -128,7 +128,6 @@ impl BrokerConfig {
         let default_shards = ringlet_shard::runtime::default_shard_count();
         let node_id = pick(args.node_id, file.node_id, DEFAULT_NODE_ID);
         let cluster = super::cluster::ClusterConfig::resolve(
-            node_id,
             args.rpc_listen.clone().or_else(|| file.rpc_listen.clone()),
             args.seeds.clone().or_else(|| file.seeds.clone()),
             args.rack.clone().or_else(|| file.rack.clone()),
@@ -344,6 +343,29 @@ mod tests {
         assert!(config.auto_create_topics);
         assert_eq!(config.max_request_bytes, 100 * 1024 * 1024);
         assert!(config.shards >= 1);
+    }
+
+    #[test]
+    fn node_id_zero_joins_a_cluster_and_a_negative_id_is_named() {
+        let zero = args(&[
+            "--node-id",
+            "0",
+            "--rpc-listen",
+            "127.0.0.1:9192",
+            "--seeds",
+            "0@127.0.0.1:9192,1@127.0.0.1:9193,2@127.0.0.1:9194",
+        ]);
+        let config = BrokerConfig::resolve(&zero, &FileConfig::default()).expect("node 0 joins");
+        assert_eq!(config.node_id, 0);
+        let cluster = config.cluster.expect("a cluster");
+        assert!(cluster.is_voter(0));
+        let negative = args(&["--node-id=-1"]);
+        match BrokerConfig::resolve(&negative, &FileConfig::default()) {
+            Err(BrokerError::InvalidConfig(message)) => {
+                assert_eq!(message, "node-id must be >= 0, got -1")
+            }
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
     }
 
     #[test]

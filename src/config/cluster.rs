@@ -42,9 +42,9 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// `None` without seeds (a single node). `rpc_listen` is required with seeds.
+    /// `None` without seeds (a single node). `rpc_listen` is required with seeds. Any node id
+    /// `BrokerConfig` accepts (>= 0, as Kafka's) may join.
     pub fn resolve(
-        node_id: i32,
         rpc_listen: Option<String>,
         seeds: Option<String>,
         rack: Option<String>,
@@ -57,11 +57,6 @@ impl ClusterConfig {
             BrokerError::InvalidConfig("--seeds needs --rpc-listen HOST:PORT".into())
         })?;
         let rpc_listen = resolve_addr("rpc-listen", &rpc_listen)?;
-        if node_id < 1 {
-            return Err(BrokerError::InvalidConfig(format!(
-                "in a cluster node-id must be >= 1, got {node_id}"
-            )));
-        }
         Ok(Some(ClusterConfig {
             rpc_listen,
             seeds,
@@ -98,31 +93,18 @@ impl ClusterConfig {
     }
 }
 
-/// `1@127.0.0.1:9192,2@127.0.0.1:9193`: ids unique and >= 1.
+/// `0@127.0.0.1:9192,1@127.0.0.1:9193`: ids unique and >= 0 (Kafka's broker ids start at 0).
 pub fn parse_seeds(text: &str) -> Result<Vec<Seed>, BrokerError> {
     let mut seeds: Vec<Seed> = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let invalid = || {
-            BrokerError::InvalidConfig(format!(
-                "seed {part:?} is not ID@HOST:PORT (e.g. 1@10.0.0.1:9192)"
-            ))
-        };
-        let (id, addr) = part.split_once('@').ok_or_else(invalid)?;
-        let node_id: i32 = id.parse().map_err(|_| invalid())?;
-        if node_id < 1 {
-            return Err(invalid());
-        }
-        if seeds.iter().any(|seed| seed.node_id == node_id) {
+        let seed = parse_seed(part)?;
+        if seeds.iter().any(|known| known.node_id == seed.node_id) {
             return Err(BrokerError::InvalidConfig(format!(
-                "seed id {node_id} is given twice"
+                "seed id {} is given twice",
+                seed.node_id
             )));
         }
-        let address = SeedAddress::parse(addr).map_err(|reason| {
-            BrokerError::InvalidConfig(format!(
-                "seed {part:?}: {addr:?} is not HOST:PORT: {reason}"
-            ))
-        })?;
-        seeds.push(Seed { node_id, address });
+        seeds.push(seed);
     }
     if seeds.is_empty() {
         return Err(BrokerError::InvalidConfig("--seeds lists no voter".into()));
@@ -130,10 +112,35 @@ pub fn parse_seeds(text: &str) -> Result<Vec<Seed>, BrokerError> {
     Ok(seeds)
 }
 
+/// One `ID@HOST:PORT`; each error names the part that is wrong.
+fn parse_seed(part: &str) -> Result<Seed, BrokerError> {
+    let invalid = |reason: String| BrokerError::InvalidConfig(reason);
+    let (id, addr) = part.split_once('@').ok_or_else(|| {
+        invalid(format!(
+            "seed '{part}' is not ID@HOST:PORT (e.g. 0@10.0.0.1:9192)"
+        ))
+    })?;
+    let node_id: i32 = id
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("node id '{id}' in seed '{part}' is not a number")))?;
+    if node_id < 0 {
+        return Err(invalid(format!(
+            "node id {node_id} in seed '{part}' must be >= 0"
+        )));
+    }
+    let address = SeedAddress::parse(addr).map_err(|reason| {
+        invalid(format!(
+            "seed '{part}': address '{addr}' is not HOST:PORT: {reason}"
+        ))
+    })?;
+    Ok(Seed { node_id, address })
+}
+
 fn resolve_addr(what: &str, text: &str) -> Result<SocketAddr, BrokerError> {
     let invalid = |reason: String| {
         BrokerError::InvalidConfig(format!(
-            "{what} address {text:?} is not HOST:PORT: {reason}"
+            "{what}: address '{text}' is not HOST:PORT: {reason}"
         ))
     };
     text.to_socket_addrs()
@@ -161,7 +168,6 @@ mod tests {
             "",
             "1",
             "x@127.0.0.1:1",
-            "0@127.0.0.1:1",
             "1@a:b",
             "1@127.0.0.1:1,1@127.0.0.1:2",
         ] {
@@ -170,21 +176,56 @@ mod tests {
     }
 
     #[test]
+    fn node_id_zero_is_a_seed_as_in_kafka() {
+        let seeds = parse_seeds("0@127.0.0.1:9192,1@127.0.0.1:9193,2@127.0.0.1:9194").unwrap();
+        let ids: Vec<i32> = seeds.iter().map(|seed| seed.node_id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+    }
+
+    fn refusal(seeds: &str) -> String {
+        match parse_seeds(seeds) {
+            Err(BrokerError::InvalidConfig(message)) => message,
+            other => panic!("{seeds:?}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_refusal_says_what_is_wrong() {
+        assert_eq!(
+            refusal("-1@127.0.0.1:9192"),
+            "node id -1 in seed '-1@127.0.0.1:9192' must be >= 0"
+        );
+        assert_eq!(
+            refusal("x"),
+            "seed 'x' is not ID@HOST:PORT (e.g. 0@10.0.0.1:9192)"
+        );
+        assert_eq!(
+            refusal("one@127.0.0.1:9192"),
+            "node id 'one' in seed 'one@127.0.0.1:9192' is not a number"
+        );
+        assert_eq!(
+            refusal("0@127.0.0.1:1,0@127.0.0.1:2"),
+            "seed id 0 is given twice"
+        );
+        assert!(refusal("0@127.0.0.1")
+            .starts_with("seed '0@127.0.0.1': address '127.0.0.1' is not HOST:PORT"));
+        assert_eq!(refusal(" , "), "--seeds lists no voter");
+    }
+
+    #[test]
     fn no_seeds_is_a_single_node_and_seeds_need_rpc_listen() {
-        assert_eq!(ClusterConfig::resolve(1, None, None, None).unwrap(), None);
-        assert!(ClusterConfig::resolve(1, None, Some("1@127.0.0.1:1".into()), None).is_err());
+        assert_eq!(ClusterConfig::resolve(None, None, None).unwrap(), None);
+        assert!(ClusterConfig::resolve(None, Some("1@127.0.0.1:1".into()), None).is_err());
         let config = ClusterConfig::resolve(
-            2,
             Some("127.0.0.1:9193".into()),
             Some("1@127.0.0.1:9192,2@127.0.0.1:9193".into()),
             Some("rack-a".into()),
         )
         .unwrap()
         .unwrap();
-        assert!(config.is_voter(2) && !config.is_voter(3));
+        assert!(config.is_voter(2) && !config.is_voter(3) && !config.is_voter(0));
         assert_eq!(config.rack.as_deref(), Some("rack-a"));
         let other_order = ClusterConfig::resolve(
-            1,
             Some("127.0.0.1:9192".into()),
             Some("2@127.0.0.1:7,1@127.0.0.1:8".into()),
             None,

@@ -7,7 +7,7 @@
 /// Longest legal topic name (255 minus room for a partition suffix on disk).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
-/// Topics Kafka treats as internal: clients may not delete them.
+/// Topics Kafka treats as internal: clients may neither delete them nor produce to them.
 pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
 
 /// Checks a topic name; the error is the message for INVALID_TOPIC_EXCEPTION.

@@ -1,8 +1,9 @@
 //! Produce (API key 0), v3-v11.
 //!
 //! Two stages, like every data-plane handler: on the connection's shard each partition's
-//! records are checked (one magic-2 batch, CRC, size limit, then the topic's rules: keys on
-//! compacted topics, re-packing in the topic's `compression.type`) and the partition is
+//! records are checked (not an internal topic, one magic-2 batch, CRC, size limit, a record
+//! count that matches the offsets and the records, then the topic's rules: keys on compacted
+//! topics, re-packing in the topic's `compression.type`) and the partition is
 //! resolved in the topic table; then the valid ones are grouped by owning shard and each shard
 //! gets ONE bus hop that appends all of them (`partition::ops::produce`). A request starts its
 //! hops only once the connection's previous produce request has put its batches in their logs
@@ -25,12 +26,14 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::config::topic_name::is_internal_topic;
 use crate::error::BrokerError;
 use crate::partition::by_shard::Slots;
 use crate::partition::fan_out::fan_out_staged;
 use crate::partition::ops::{self, ProduceItem};
 use crate::partition::produce_rules::{apply_topic_rules, TopicRules};
 use crate::partition::records_check::{check_produced_records, RecordsRejected};
+use crate::partition::records_count::check_record_count;
 use crate::partition::{lookup, Appended};
 use crate::server::RequestContext;
 use crate::state::ShardState;
@@ -138,8 +141,17 @@ fn check_partition(
     let owner = meta
         .owner_of(partition)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    // Only the coordinators write their topics, and not through Produce
+    // (`coordinator::internal_log`); their loaders trust what they find there.
+    if is_internal_topic(&meta.name) {
+        return Err(BrokerError::InvalidTopic(format!(
+            "Cannot append to internal topic {}",
+            meta.name
+        )));
+    }
     let max_message_bytes = usize::try_from(meta.max_message_bytes).unwrap_or(0);
     let header = check_produced_records(records, max_message_bytes).map_err(rejected)?;
+    check_record_count(records, &header, &meta.name, partition).map_err(rejected)?;
     let rules = TopicRules {
         topic: &meta.name,
         partition,

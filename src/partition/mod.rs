@@ -29,6 +29,7 @@ mod producer_state_append;
 mod producer_state_recovery;
 pub mod producer_state_snapshot;
 pub mod records_check;
+pub mod records_count;
 pub mod replica_storage;
 mod replica_storage_batch;
 mod replica_storage_cache;

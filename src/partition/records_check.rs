@@ -6,8 +6,9 @@
 //! produce v3 a partition carries exactly one magic-2 batch; its CRC32C must
 //! match (else CORRUPT_MESSAGE); it may not exceed the topic's
 //! `max.message.bytes` (else MESSAGE_TOO_LARGE); clients may not write control
-//! batches or empty batches (INVALID_RECORD). Records themselves are read only
-//! when the topic's config needs them (`produce_rules`).
+//! batches (INVALID_RECORD). The record count is checked against the offset
+//! range and the records present by `records_count`; records are otherwise read
+//! only when the topic's config needs them (`produce_rules`).
 
 use ringlet_protocol::record_batch::{self, BatchError, RecordBatchHeader};
 
@@ -93,16 +94,15 @@ pub fn check_produced_records(
                 "record batch magic {magic}: only magic 2 is accepted"
             )))
         }
+        // Kafka answers a negative count or offset range INVALID_RECORD, not CORRUPT_MESSAGE.
+        Err(err @ BatchError::InvalidField { .. }) => {
+            return Err(RecordsRejected::Invalid(err.to_string()))
+        }
         Err(err) => return Err(RecordsRejected::Corrupt(err)),
     };
     if header.is_control() {
         return Err(RecordsRejected::Invalid(
             "clients may not produce control batches".into(),
-        ));
-    }
-    if header.records_count == 0 {
-        return Err(RecordsRejected::Invalid(
-            "record batch has no records".into(),
         ));
     }
     Ok(header)
@@ -114,11 +114,16 @@ pub fn uses_log_append_time(message_timestamp_type: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A real v2 batch: header fields, one record, CRC32C over attributes..end.
-    pub(crate) fn batch_with(attributes: i16, records_count: i32, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn batch_with(
+        attributes: i16,
+        records_count: i32,
+        last_offset_delta: i32,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&0i64.to_be_bytes()); // base_offset
         b.extend_from_slice(&0i32.to_be_bytes()); // batch_length, patched below
@@ -126,7 +131,7 @@ mod tests {
         b.push(2); // magic
         b.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
         b.extend_from_slice(&attributes.to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes()); // last_offset_delta
+        b.extend_from_slice(&last_offset_delta.to_be_bytes());
         b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes()); // base_timestamp
         b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes()); // max_timestamp
         b.extend_from_slice(&(-1i64).to_be_bytes()); // producer_id
@@ -158,11 +163,11 @@ mod tests {
     }
 
     /// One uncompressed record: length, attributes, ts delta, offset delta, key, value, headers.
-    const ONE_RECORD: &[u8] = &[0x0e, 0, 0, 0, 0x01, 0x06, b'a', b'b', b'c', 0];
+    pub(crate) const ONE_RECORD: &[u8] = &[0x12, 0, 0, 0, 0x01, 0x06, b'a', b'b', b'c', 0];
 
     #[test]
     fn a_valid_batch_passes_and_its_header_is_returned() {
-        let batch = batch_with(0, 1, ONE_RECORD);
+        let batch = batch_with(0, 1, 0, ONE_RECORD);
         let header = check_produced_records(&batch, 1 << 20).expect("valid");
         assert_eq!(header.records_count, 1);
         assert_eq!(header.size_bytes(), batch.len());
@@ -170,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_flipped_payload_bit_is_corrupt() {
-        let mut batch = batch_with(0, 1, ONE_RECORD);
+        let mut batch = batch_with(0, 1, 0, ONE_RECORD);
         let last = batch.len() - 2;
         batch[last] ^= 0x40;
         assert!(matches!(
@@ -181,7 +186,7 @@ mod tests {
 
     #[test]
     fn too_large_is_refused_before_crc() {
-        let mut batch = batch_with(0, 1, ONE_RECORD);
+        let mut batch = batch_with(0, 1, 0, ONE_RECORD);
         batch[30] ^= 1; // would also fail the CRC
         assert_eq!(
             check_produced_records(&batch, 40),
@@ -198,13 +203,13 @@ mod tests {
             check_produced_records(&[], 1 << 20),
             Err(RecordsRejected::Invalid(_))
         ));
-        let one = batch_with(0, 1, ONE_RECORD);
+        let one = batch_with(0, 1, 0, ONE_RECORD);
         let two = [one.clone(), one.clone()].concat();
         assert!(matches!(
             check_produced_records(&two, 1 << 20),
             Err(RecordsRejected::Invalid(_))
         ));
-        let control = batch_with(0x20, 1, ONE_RECORD);
+        let control = batch_with(0x20, 1, 0, ONE_RECORD);
         assert!(matches!(
             check_produced_records(&control, 1 << 20),
             Err(RecordsRejected::Invalid(_))
@@ -219,7 +224,7 @@ mod tests {
 
     #[test]
     fn truncated_batch_is_corrupt() {
-        let batch = batch_with(0, 1, ONE_RECORD);
+        let batch = batch_with(0, 1, 0, ONE_RECORD);
         assert!(matches!(
             check_produced_records(&batch[..batch.len() - 1], 1 << 20),
             Err(RecordsRejected::Corrupt(_))

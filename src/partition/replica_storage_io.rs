@@ -436,7 +436,7 @@ pub(super) fn write_state(
 
 pub(super) fn encode_state(anchor: Anchor, hs: HardState) -> Vec<u8> {
     let mut out = STATE_MAGIC.to_vec();
-    for value in [hs.term, hs.vote, hs.commit, anchor.first_index] {
+    for value in [hs.term, hs.vote_word(), hs.commit, anchor.first_index] {
         out.extend_from_slice(&value.to_be_bytes());
     }
     out.extend_from_slice(&anchor.base_offset.to_be_bytes());
@@ -450,7 +450,7 @@ pub(super) fn decode_state(bytes: &[u8]) -> Result<(Anchor, HardState), String> 
     let field = |i: usize| u64::from_be_bytes(body[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     let hs = HardState {
         term: field(0),
-        vote: field(1),
+        vote: HardState::vote_from_word(field(1)),
         commit: field(2),
     };
     let anchor = Anchor {

@@ -100,7 +100,7 @@ fn written_entries_reopen_to_the_same_view() {
         assert_eq!(log.durable_end_offset(), s.next_offset());
         let hs = HardState {
             term: 3,
-            vote: 1,
+            vote: Some(1),
             commit: 4,
         };
         ReplicaStorage::write_hard_state(&dir, hs)

@@ -36,7 +36,7 @@ async fn five_committed(dir: &Path) -> Result<(Rc<PartitionLog>, ReplicaStorage)
     s.append(&entries).map_err(err)?;
     let hs = HardState {
         term: 1,
-        vote: 1,
+        vote: Some(1),
         commit: 5,
     };
     ReplicaStorage::write_hard_state(dir, hs)

@@ -260,9 +260,14 @@ fn snapshots_carry_the_log_start_and_the_state_file_round_trips() {
     };
     let hs = HardState {
         term: 3,
-        vote: 2,
+        vote: Some(2),
         commit: 9,
     };
+    // Node 0 is a node: its vote must not read back as "no vote", nor the reverse.
+    for vote in [Some(0), None] {
+        let hs = HardState { vote, ..hs };
+        assert_eq!(decode_state(&encode_state(anchor, hs)), Ok((anchor, hs)));
+    }
     let mut bytes = encode_state(anchor, hs);
     assert_eq!(decode_state(&bytes), Ok((anchor, hs)));
     bytes[6] ^= 1;

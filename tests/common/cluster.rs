@@ -63,7 +63,6 @@ pub struct ClusterView {
 }
 
 impl Cluster {
-    /// Starts `size` nodes with ids 1..=size and waits until every one lists all of them.
     /// [`Cluster::start`] with few `__transaction_state` and `__consumer_offsets`
     /// partitions (brokers start and elect them faster) and a 500 ms transaction abort
     /// check (a coordinator aborts a timed-out transaction about when it times out). The
@@ -79,14 +78,26 @@ impl Cluster {
         Cluster::start(size)
     }
 
+    /// Starts `size` nodes with ids 1..=size and waits until every one lists all of them.
     pub fn start(size: usize) -> Cluster {
         Cluster::start_with(size, &[])
+    }
+
+    /// As [`Cluster::start`], with ids `first_id..first_id + size`: from 0 as Kafka allows
+    /// (StatefulSet ordinals, Kafka's sample configs and client test suites start there).
+    pub fn start_from_id(size: usize, first_id: i32) -> Cluster {
+        Cluster::start_inner(size, first_id, &[], None)
     }
 
     /// As [`Cluster::start`], passing `extra_args` to every node's `ringlet start`; `{id}` in
     /// an argument becomes the node's id (`--rack rack-{id}`).
     pub fn start_with(size: usize, extra_args: &[&str]) -> Cluster {
-        Cluster::start_inner(size, extra_args, None)
+        Cluster::start_inner(size, 1, extra_args, None)
+    }
+
+    /// [`Cluster::start_with`] with ids from `first_id` as in [`Cluster::start_from_id`].
+    pub fn start_from_id_with(size: usize, first_id: i32, extra_args: &[&str]) -> Cluster {
+        Cluster::start_inner(size, first_id, extra_args, None)
     }
 
     /// As [`Cluster::start`], with every broker-to-broker link through a proxy of `split`, so
@@ -97,15 +108,20 @@ impl Cluster {
 
     /// [`Cluster::start_split`] with `extra_args` as in [`Cluster::start_with`].
     pub fn start_split_with(size: usize, split: &NetSplit, extra_args: &[&str]) -> Cluster {
-        Cluster::start_inner(size, extra_args, Some(split))
+        Cluster::start_inner(size, 1, extra_args, Some(split))
     }
 
-    fn start_inner(size: usize, extra_args: &[&str], split: Option<&NetSplit>) -> Cluster {
+    fn start_inner(
+        size: usize,
+        first_id: i32,
+        extra_args: &[&str],
+        split: Option<&NetSplit>,
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("ringlet-cluster-")
             .tempdir()
             .expect("create the cluster's temporary directory");
-        let ports: Vec<(i32, u16, u16)> = (1..=size as i32)
+        let ports: Vec<(i32, u16, u16)> = (first_id..first_id + size as i32)
             .map(|id| (id, free_port(), free_port()))
             .collect();
         let voters = &ports[..ports.len().min(MAX_VOTERS)];

@@ -107,7 +107,7 @@ fn decode_record(bytes: &[u8], expected: u64, min_term: u64) -> Result<(Entry, u
 }
 
 pub(super) fn encode_hard_state(hard_state: &HardState) -> Vec<u8> {
-    let words = [hard_state.term, hard_state.vote, hard_state.commit];
+    let words = [hard_state.term, hard_state.vote_word(), hard_state.commit];
     words.iter().flat_map(|word| word.to_be_bytes()).collect()
 }
 
@@ -117,7 +117,7 @@ pub(super) fn decode_hard_state(payload: &[u8]) -> Option<HardState> {
     }
     Some(HardState {
         term: u64_at(payload, 0),
-        vote: u64_at(payload, 8),
+        vote: HardState::vote_from_word(u64_at(payload, 8)),
         commit: u64_at(payload, 16),
     })
 }
@@ -163,15 +163,18 @@ mod tests {
 
     #[test]
     fn small_files_round_trip_and_reject_garbage() {
-        let hard_state = HardState {
-            term: 3,
-            vote: 2,
-            commit: 9,
-        };
-        assert_eq!(
-            decode_hard_state(&encode_hard_state(&hard_state)),
-            Some(hard_state)
-        );
+        // Node 0 is a node: its vote must not read back as "no vote", nor the reverse.
+        for vote in [Some(2), Some(0), None] {
+            let hard_state = HardState {
+                term: 3,
+                vote,
+                commit: 9,
+            };
+            assert_eq!(
+                decode_hard_state(&encode_hard_state(&hard_state)),
+                Some(hard_state)
+            );
+        }
         assert_eq!(decode_hard_state(&[0; 23]), None);
         let conf = ConfState {
             voters: vec![1, 2, 3],

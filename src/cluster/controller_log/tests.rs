@@ -136,7 +136,7 @@ fn hard_state_and_commit_survive_a_reopen() {
     log.append(&[ent(3, 1), ent(3, 2)]).unwrap();
     let voted = HardState {
         term: 3,
-        vote: 2,
+        vote: Some(2),
         commit: 1,
     };
     log.set_hard_state(voted).unwrap();
@@ -153,7 +153,7 @@ fn hard_state_and_commit_survive_a_reopen() {
 
     log.set_hard_state(HardState {
         term: 4,
-        vote: 1,
+        vote: Some(1),
         commit: 2,
     })
     .unwrap();
@@ -171,7 +171,7 @@ fn a_commit_beyond_a_cut_tail_is_lowered_and_corrupt_state_refused() {
     let cut = log.positions[1];
     log.set_hard_state(HardState {
         term: 1,
-        vote: 1,
+        vote: Some(1),
         commit: 2,
     })
     .unwrap();

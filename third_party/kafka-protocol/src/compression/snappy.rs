@@ -81,6 +81,8 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            // Ringlet patch: see `check_expansion`.
+            check_expansion(actual_len, compressed.len())?;
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -104,6 +106,8 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
 
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
+            // Ringlet patch: see `check_expansion`.
+            check_expansion(uncompressed_block_length, compressed_block.len())?;
             let uncompressed_block_start = uncompressed.len();
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),
@@ -120,6 +124,21 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
 
         f(&mut uncompressed.into())
     }
+}
+
+// Ringlet patch: a snappy block's header declares its uncompressed length (up to 4 GiB) and the
+// buffer was allocated, zeroed, from that claim before a byte was decoded. A snappy element
+// yields at most 64 bytes from 3 input bytes (a 2-byte-offset copy), so a valid block never
+// expands more than 22-fold; a claim past that is refused before allocating.
+const MAX_EXPANSION: usize = 22;
+
+fn check_expansion(claimed_len: usize, compressed_len: usize) -> Result<()> {
+    if claimed_len > compressed_len.saturating_mul(MAX_EXPANSION) {
+        anyhow::bail!(
+            "snappy block claims {claimed_len} bytes from {compressed_len}, more than snappy can expand"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
