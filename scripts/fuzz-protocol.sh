@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes Ringlet's sans-io protocol layer with cargo-fuzz (libFuzzer).
+# Fuzzes Ringlet's input parsers with cargo-fuzz (libFuzzer).
 #
-# Usage: scripts/fuzz-protocol.sh [TARGET]      TARGET: decode_request (default) or record_batch
+# Usage: scripts/fuzz-protocol.sh [TARGET]      TARGET: decode_request (default), record_batch
+#            or produce_path (a produced batch through every produce check, stamped as the log
+#            stores it, then read back by Fetch, ListOffsets and the coordinators' decoder)
 #        FUZZ_SECONDS=60 scripts/fuzz-protocol.sh   (default: 600 s = 10 minutes)
 #        FUZZ_ARGS="-fork=1 -ignore_crashes=1" scripts/fuzz-protocol.sh   (keep going after a
 #            crash, collecting every distinct one in fuzz/artifacts/TARGET/)
