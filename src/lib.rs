@@ -14,6 +14,7 @@ pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod handlers;
+pub mod panic_policy;
 pub mod partition;
 pub mod producer_ids;
 pub mod rpc;

@@ -9,6 +9,8 @@ use ringlet::error::BrokerError;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // First: a panic anywhere, from here on, ends the process with its backtrace logged.
+    ringlet::panic_policy::install();
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

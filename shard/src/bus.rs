@@ -191,7 +191,8 @@ impl<S: 'static> Bus<S> {
     {
         if shard == self.shard_id {
             let state = self.local_state()?;
-            return Ok(f(state).await);
+            // Inline, but shard work all the same: its panics are never caught.
+            return Ok(crate::panic_mark::uncontained(f(state)).await);
         }
         self.inboxes.call(shard, f).await
     }

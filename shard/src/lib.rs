@@ -13,11 +13,14 @@
 //! * [`task`], [`net`]: the only runtime primitives the broker uses (spawn, sleep, timeout,
 //!   periodic tasks, TCP), so the broker crate never names glommio itself.
 //! * [`memlock`], [`signals`]: process setup (RLIMIT_MEMLOCK for io_uring, SIGINT/SIGTERM).
+//! * [`panic_mark`]: which code's panic a caller catches, for the broker's panic hook; shard
+//!   work (bus jobs, spawned tasks) is never such code.
 
 pub mod bus;
 pub mod error;
 pub mod memlock;
 pub mod net;
+pub mod panic_mark;
 pub mod runtime;
 pub mod signal;
 pub mod signals;

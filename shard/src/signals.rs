@@ -1,7 +1,7 @@
 //! SIGINT/SIGTERM for an orderly stop. Register before announcing readiness so that a signal
 //! arriving during start-up is not lost; then block the main thread in [`Termination::wait`].
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// Registered termination signals.
@@ -28,5 +28,24 @@ impl Termination {
                 };
             }
         }
+    }
+}
+
+/// SIGUSR1, for a test hook that a test process fires from outside. Registering replaces the
+/// default action (ending the process).
+pub struct UserSignal {
+    signals: Signals,
+}
+
+impl UserSignal {
+    pub fn register() -> std::io::Result<Self> {
+        Ok(Self {
+            signals: Signals::new([SIGUSR1])?,
+        })
+    }
+
+    /// Blocks until SIGUSR1 arrives.
+    pub fn wait(&mut self) {
+        while self.signals.forever().next().is_none() {}
     }
 }

@@ -33,9 +33,11 @@ impl<T> Future for Task<T> {
 }
 
 /// Spawns `future` on the current shard. Panics when called outside a shard thread (a
-/// programming error, not an input-driven condition).
+/// programming error, not an input-driven condition). The task is shard work: its panics are
+/// never caught, even in its first poll, which glommio runs inside the spawner
+/// ([`crate::panic_mark`]).
 pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Task<T> {
-    Task(glommio::spawn_local(future))
+    Task(glommio::spawn_local(crate::panic_mark::uncontained(future)))
 }
 
 /// Sleeps on the shard's timer wheel.

@@ -126,7 +126,11 @@ fn start_request(
     peer: SocketAddr,
     produce_order: &ProduceOrder,
 ) -> Result<InFlight, String> {
-    match decode_request(frame, registry::supported) {
+    // kafka-protocol's decoders run under a catch_unwind (`ringlet_protocol::request`): a
+    // panic there refuses the frame, one of the two panics the process survives.
+    let decoded =
+        crate::panic_policy::contained_sync(|| decode_request(frame, registry::supported));
+    match decoded {
         Ok(request) => {
             // Taken here, in the order frames arrive, before the request's task starts.
             let produce_turn =

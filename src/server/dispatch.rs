@@ -2,13 +2,11 @@
 //! the response is encoded at the request's version.
 //!
 //! A handler that returns `Err` (it could not build any response) or panics closes the
-//! connection with the reason logged; a panic never takes down the shard or other
-//! connections.
-
-use std::panic::AssertUnwindSafe;
+//! connection with the reason logged. A handler's panic is the one the process survives
+//! (`crate::panic_policy`): it runs [`crate::panic_policy::contained`]; any other panic ends
+//! the broker.
 
 use bytes::Bytes;
-use futures_lite::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use ringlet_protocol::encode_response;
 
@@ -23,18 +21,11 @@ pub async fn serve_request(
     body: RequestKind,
 ) -> Result<Option<Bytes>, String> {
     let version = ctx.api_version;
-    let outcome = AssertUnwindSafe(handlers::dispatch(&ctx, body))
-        .catch_unwind()
-        .await;
+    let outcome = crate::panic_policy::contained(handlers::dispatch(&ctx, body)).await;
     let reply = match outcome {
         Ok(Ok(reply)) => reply,
         Ok(Err(err)) => return Err(format!("{api_key:?} v{version} failed: {err}")),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
+        Err(message) => {
             tracing::error!(?api_key, version, %message, "handler panicked");
             return Err(format!(
                 "{api_key:?} v{version} handler panicked: {message}"

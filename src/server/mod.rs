@@ -16,6 +16,7 @@ pub mod context;
 pub mod dispatch;
 pub mod exclusive;
 pub mod listener;
+pub mod panic_trigger;
 pub mod produce_order;
 pub mod run;
 

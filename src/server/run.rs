@@ -93,6 +93,10 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             crate::cluster::node::restore_metadata(&state).await;
         }
     });
+    if let Err(err) = crate::server::panic_trigger::arm_from_env(&handle) {
+        let _ = runtime.stop();
+        return Err(err);
+    }
     let listening = handle.invoke_on_all_blocking(|state| async move {
         start_listener(&state).map_err(|err| err.to_string())
     });

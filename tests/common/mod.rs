@@ -69,6 +69,27 @@ impl Broker {
         broker
     }
 
+    /// As [`Broker::start`], with `envs` added to the broker's environment.
+    pub fn start_with_env(envs: &[(&str, &str)]) -> Broker {
+        let dir = tempfile::Builder::new()
+            .prefix("ringlet-test-")
+            .tempdir()
+            .expect("create temporary directory for the broker");
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("create broker data directory");
+        let mut command = Command::new(broker_binary());
+        command
+            .arg("start")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .envs(envs.iter().copied());
+        let port = free_port();
+        let logs = dir.path().join("logs");
+        let mut broker = Broker::launch(command, &data_dir, &logs, port, port, &[]);
+        broker._owned_dir = Some(dir);
+        broker
+    }
+
     /// Starts a broker on `data_dir` (created if missing), writing its output under `log_dir`.
     /// Restart tests call this again with the same `data_dir` after stopping the first broker.
     pub fn start_in(data_dir: &Path, log_dir: &Path) -> Broker {
@@ -210,6 +231,25 @@ impl Broker {
         });
         self.child = None;
         status
+    }
+
+    /// Sends `signal` (a name `kill` knows, e.g. `USR1`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid();
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {pid}")])
+            .status()
+            .expect("run sh -c kill");
+        assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+    }
+
+    /// Waits up to `timeout` for the process to end by itself and reaps it: its exit status,
+    /// or None while it still runs.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("broker is running");
+        let status = wait_with_deadline(child, timeout)?;
+        self.child = None;
+        Some(status)
     }
 
     /// SIGKILL (kill -9) and reap, simulating a crash; returns once the Kafka port no longer
