@@ -180,7 +180,13 @@ impl Controller {
             alive: self.alive_brokers(),
             reports: self.reports.borrow().reports().cloned().collect(),
             commands,
+            metadata_applied: self.applied_index(),
         }
+    }
+
+    /// The last metadata command this replica has applied.
+    pub fn applied_index(&self) -> u64 {
+        self.stm.borrow().applied_index()
     }
 
     /// Registered brokers whose session has not expired. A new leader has heard no

@@ -53,6 +53,10 @@ pub enum ControllerResponse {
         reports: Vec<LeaderReport>,
         /// For observers: committed metadata commands `(index, encoded command)`.
         commands: Vec<(u64, Vec<u8>)>,
+        /// The last metadata command the leader has applied: a broker that has applied this
+        /// far has caught up with the cluster's metadata (see `metadata_catch_up`).
+        #[serde(default)]
+        metadata_applied: u64,
     },
     /// Per partition of a `WriteTxnMarkers`, in its order: written (`None`) or why not.
     TxnMarkers(Vec<Option<WireError>>),

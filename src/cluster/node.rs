@@ -39,6 +39,10 @@ const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Shard 0's extra duties.
 pub struct Hub {
+    /// The controller leader's applied metadata index when this broker first heard from it,
+    /// and whether this broker has applied as far since (`note_metadata_progress`).
+    catch_up_target: std::cell::OnceCell<u64>,
+    caught_up: Cell<bool>,
     /// The latest reports of this broker's own replicas (all shards).
     local_reports: RefCell<LeaderTable>,
     /// The controller's merge of every broker's reports.
@@ -91,6 +95,8 @@ impl ClusterShard {
             None
         };
         let hub = (shard_id == 0).then(|| Hub {
+            catch_up_target: std::cell::OnceCell::new(),
+            caught_up: Cell::new(false),
             local_reports: RefCell::new(LeaderTable::default()),
             remote_reports: RefCell::new(LeaderTable::default()),
             controller_hint: Cell::new(None),
@@ -564,6 +570,7 @@ async fn heartbeat_once(state: &Rc<ShardState>) {
             alive,
             reports,
             commands,
+            metadata_applied,
         } => {
             if let Some(id) = target {
                 hub.controller_hint.set(Some(id));
@@ -578,6 +585,7 @@ async fn heartbeat_once(state: &Rc<ShardState>) {
             *hub.remote_reports.borrow_mut() = remote;
             publish_leaders(state);
             apply_observed(state, hub, commands);
+            note_metadata_progress(state, cluster, hub, metadata_applied);
         }
         ControllerResponse::NotLeader { leader } => {
             hub.controller_hint
@@ -585,6 +593,42 @@ async fn heartbeat_once(state: &Rc<ShardState>) {
         }
         ControllerResponse::Proposed(_) | ControllerResponse::TxnMarkers(_) => {}
     }
+}
+
+/// Kafka starts deleting log segments only once a broker has caught up with the metadata
+/// log: a broker restarting would otherwise apply retention with topic configs the cluster
+/// has since changed (seen: a follower restarted after `retention.bytes` went from 64 KiB to
+/// -1 deleted its log down to 64 KiB in the 300 ms before it replayed the change). The
+/// first heartbeat answer names the leader's applied index; once this broker has applied as
+/// far, every shard's replicas may apply retention.
+fn note_metadata_progress(
+    state: &Rc<ShardState>,
+    cluster: &ClusterShard,
+    hub: &Hub,
+    leader_applied: u64,
+) {
+    if hub.caught_up.get() {
+        return;
+    }
+    let target = *hub.catch_up_target.get_or_init(|| leader_applied);
+    let applied = match &cluster.controller {
+        Some(controller) => controller.applied_index(),
+        None => hub.observer.borrow().applied_index(),
+    };
+    if applied < target {
+        return;
+    }
+    hub.caught_up.set(true);
+    tracing::info!(
+        applied,
+        target,
+        "caught up with the cluster's metadata: retention may run"
+    );
+    on_every_shard_soon(state, |shard: Rc<ShardState>| async move {
+        if let Some(cluster) = shard.cluster.as_ref() {
+            cluster.replicas.allow_retention();
+        }
+    });
 }
 
 /// Installs the alive brokers (when given) and the controller leader on every shard.

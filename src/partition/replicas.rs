@@ -144,6 +144,8 @@ pub struct ReplicaManager {
     changed_reports: RefCell<Vec<LeaderReport>>,
     /// Kafka `log.retention.check.interval.ms` (see `retention`).
     retention_check_interval: Cell<Duration>,
+    /// Off until the broker has caught up with the cluster's metadata (topic configs).
+    retention_allowed: Cell<bool>,
 }
 
 impl ReplicaManager {
@@ -159,7 +161,13 @@ impl ReplicaManager {
             outgoing: RefCell::new(Vec::new()),
             changed_reports: RefCell::new(Vec::new()),
             retention_check_interval: Cell::new(super::RETENTION_CHECK_INTERVAL),
+            retention_allowed: Cell::new(false),
         })
+    }
+
+    /// The broker has caught up with the metadata log: topic configs are current.
+    pub fn allow_retention(&self) {
+        self.retention_allowed.set(true);
     }
 
     pub fn set_retention_check_interval(&self, interval: Duration) {

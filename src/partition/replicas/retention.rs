@@ -13,6 +13,9 @@ use crate::partition::replica_storage::Anchor;
 impl ReplicaManager {
     /// One retention pass over the shard's replicas; errors are logged per replica.
     pub(super) async fn enforce_retention(&self) {
+        if !self.retention_allowed.get() {
+            return;
+        }
         let replicas: Vec<Rc<Replica>> = self.replicas.borrow().values().cloned().collect();
         let now_ms = crate::partition::now_ms();
         for replica in replicas {
