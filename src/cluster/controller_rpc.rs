@@ -54,7 +54,7 @@ pub enum ControllerResponse {
         /// For observers: committed metadata commands `(index, encoded command)`.
         commands: Vec<(u64, Vec<u8>)>,
         /// The last metadata command the leader has applied: a broker that has applied this
-        /// far has caught up with the cluster's metadata (see `metadata_catch_up`).
+        /// far has caught up with the cluster's metadata (see `node::note_metadata_progress`).
         #[serde(default)]
         metadata_applied: u64,
     },
