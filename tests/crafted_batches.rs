@@ -14,6 +14,7 @@
 //! crafted batches with error 0.
 
 mod common;
+mod idempotence_support;
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -21,11 +22,10 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use common::wire::{call, connect};
 use common::{unique_topic, Broker};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    ApiKey, BrokerId, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse,
     ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -145,20 +145,7 @@ fn stored_batches(stream: &mut TcpStream, topic: &str) -> Vec<i64> {
 
 /// The records of `topic`-0 from `offset` and the high watermark.
 fn fetch_from(stream: &mut TcpStream, topic: &str, offset: i64) -> (Bytes, i64) {
-    let partition = FetchPartition::default()
-        .with_partition(0)
-        .with_fetch_offset(offset)
-        .with_log_start_offset(-1)
-        .with_partition_max_bytes(1 << 20);
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![partition])]);
+    let request = idempotence_support::fetch_request(topic, 0, offset, 0);
     let response: FetchResponse = call(stream, ApiKey::Fetch, 11, &request);
     let answer = &response.responses[0].partitions[0];
     assert_eq!(answer.error_code, 0, "fetch {topic} from {offset}");
