@@ -178,17 +178,33 @@ fn assert_serving(broker: &mut Broker, topic: &str, stored_before: &[i64]) -> Ve
     stored
 }
 
-#[test]
-fn a_batch_claiming_i32_max_records_is_refused_and_the_broker_keeps_serving() {
+/// A broker on a fresh data directory with a one-partition topic holding one normal batch
+/// (base offset 0), and a connection to it.
+fn partition_with_one_batch(prefix: &str) -> (tempfile::TempDir, Broker, String, TcpStream) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut broker = broker_on(dir.path(), &[]);
-    let topic = unique_topic("crafted-count");
+    let broker = broker_on(dir.path(), &[]);
+    let topic = unique_topic(prefix);
     common::kafka::create_topic(&broker.bootstrap(), &topic, 1);
     let mut stream = connect(broker.addr());
     assert_eq!(
         produce(&mut stream, &topic, 0, 11, batch(2).freeze()),
         (0, 0)
     );
+    (dir, broker, topic, stream)
+}
+
+/// The broker serves `topic` (holding only the batch at 0 of its crafted ones), and still
+/// does after a kill -9 and a restart on the same data directory.
+fn assert_serving_across_a_restart(dir: &tempfile::TempDir, mut broker: Broker, topic: &str) {
+    let stored = assert_serving(&mut broker, topic, &[0]);
+    broker.kill_hard();
+    let mut broker = broker_on(dir.path(), &[]);
+    assert_serving(&mut broker, topic, &stored);
+}
+
+#[test]
+fn a_batch_claiming_i32_max_records_is_refused_and_the_broker_keeps_serving() {
+    let (dir, mut broker, topic, mut stream) = partition_with_one_batch("crafted-count");
     for version in PRODUCE_VERSIONS {
         // The batch of the issue: one record, a count of i32::MAX, a last offset delta of 0.
         let (error, _) = produce(
@@ -205,23 +221,12 @@ fn a_batch_claiming_i32_max_records_is_refused_and_the_broker_keeps_serving() {
         assert_eq!(error, INVALID_RECORD, "v{version}: count against records");
     }
     broker.assert_alive("after the crafted batches");
-    let stored = assert_serving(&mut broker, &topic, &[0]);
-    broker.kill_hard();
-    let mut broker = broker_on(dir.path(), &[]);
-    assert_serving(&mut broker, &topic, &stored);
+    assert_serving_across_a_restart(&dir, broker, &topic);
 }
 
 #[test]
 fn a_count_smaller_than_the_records_is_refused() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut broker = broker_on(dir.path(), &[]);
-    let topic = unique_topic("crafted-small-count");
-    common::kafka::create_topic(&broker.bootstrap(), &topic, 1);
-    let mut stream = connect(broker.addr());
-    assert_eq!(
-        produce(&mut stream, &topic, 0, 11, batch(2).freeze()),
-        (0, 0)
-    );
+    let (dir, broker, topic, mut stream) = partition_with_one_batch("crafted-small-count");
     for version in PRODUCE_VERSIONS {
         // Three records; the header says one, over a one-offset range (consistent).
         let (error, _) = produce(&mut stream, &topic, 0, version, forged(batch(3), 1, 0));
@@ -230,10 +235,7 @@ fn a_count_smaller_than_the_records_is_refused() {
         let (error, _) = produce(&mut stream, &topic, 0, version, forged(batch(3), 2, 2));
         assert_eq!(error, INVALID_RECORD, "v{version}: count against offsets");
     }
-    let stored = assert_serving(&mut broker, &topic, &[0]);
-    broker.kill_hard();
-    let mut broker = broker_on(dir.path(), &[]);
-    assert_serving(&mut broker, &topic, &stored);
+    assert_serving_across_a_restart(&dir, broker, &topic);
 }
 
 /// Makes the broker create `__consumer_offsets` and `__transaction_state`, as a client's
