@@ -16,6 +16,7 @@ use std::time::Duration;
 use common::acked_load::{compare, AckedLoad};
 use common::cluster::Cluster;
 use common::kafka::create_replicated_topic;
+use common::seeded::Seeded;
 use common::unique_topic;
 
 const PARTITIONS: i32 = 3;
@@ -26,23 +27,6 @@ const DEFAULT_ROUNDS: u64 = 2;
 enum Fault {
     KillAndRestart,
     Pause,
-}
-
-/// splitmix64: a seeded sequence, so a printed seed replays the same faults.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -57,7 +41,7 @@ fn random_faults_lose_no_acknowledged_write() {
     let rounds = env_u64("CHAOS_ROUNDS", DEFAULT_ROUNDS);
     let seed = env_u64("CHAOS_SEED", std::process::id() as u64);
     eprintln!("chaos: {rounds} rounds, seed {seed} (replay with CHAOS_SEED={seed})");
-    let mut random = Seeded(seed);
+    let mut random = Seeded::new(seed);
     let mut cluster = Cluster::start(3);
     let topic = unique_topic("chaos");
     create_replicated_topic(&cluster.bootstrap(), &topic, PARTITIONS, 3);

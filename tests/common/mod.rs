@@ -19,6 +19,7 @@ pub mod leader_kill;
 pub mod netsplit;
 pub mod ordering;
 pub mod scripts;
+pub mod seeded;
 pub mod traffic;
 pub mod wire;
 
@@ -194,6 +195,18 @@ impl Broker {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The file this run of the broker writes its stdout and stderr to.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// How the process ended, once it has (None while it runs or after it was stopped here).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten())
     }
 
     pub fn pid(&self) -> u32 {
