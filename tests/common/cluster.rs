@@ -255,6 +255,14 @@ impl Cluster {
             .unwrap_or_else(|| panic!("node {id} is not running"))
     }
 
+    /// Each node's log directory: one file per run of the node (a restart adds one).
+    pub fn log_dirs(&self) -> Vec<(i32, PathBuf)> {
+        self.nodes
+            .iter()
+            .map(|node| (node.id, node.log_dir.clone()))
+            .collect()
+    }
+
     /// The logs of every node (for failure messages).
     pub fn log_tails(&self, lines: usize) -> String {
         self.nodes
