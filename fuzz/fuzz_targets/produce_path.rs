@@ -4,7 +4,10 @@
 //! recompression), are stamped as the log stamps them (base offset, leader epoch, maybe
 //! LogAppendTime), and are then read back by every reader of stored batches: Fetch's split and
 //! CRC check, ListOffsets by time (record timestamps) and MAX_TIMESTAMP, and the coordinators'
-//! log load (kafka-protocol's `RecordBatchDecoder`). Any panic, abort or allocation beyond
+//! log load (kafka-protocol's `RecordBatchDecoder`). OffsetForLeaderEpoch reads no stored
+//! record: it answers from the log's epoch cache, which is fed by the leader epoch the log
+//! stamps into each batch header (and recovery reads back from there), so the target checks
+//! that the stamped epoch reads back. Any panic, abort or allocation beyond
 //! the bytes present is a crash, and so is an accepted batch that reads back as other than
 //! the records it declared.
 //!
@@ -14,7 +17,9 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use ringlet::config::topic_config::CompressionType;
-use ringlet::partition::produce_rules::{apply_topic_rules, TopicRules, DECOMPRESSED_BATCH_BYTES_MAX};
+use ringlet::partition::produce_rules::{
+    apply_topic_rules, TopicRules, DECOMPRESSED_BATCH_BYTES_MAX,
+};
 use ringlet::partition::records_check::check_produced_records;
 use ringlet::partition::records_count::check_record_count;
 use ringlet_protocol::kafka_protocol::records::RecordBatchDecoder;
@@ -33,6 +38,7 @@ const CODECS: [CompressionType; 6] = [
     CompressionType::Zstd,
 ];
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
+const STAMPED_EPOCH: i32 = 7;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, records)) = data.split_first() else {
@@ -64,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => return,
     };
     set_base_offset(&mut stored, 1_000);
-    set_partition_leader_epoch(&mut stored, 7);
+    set_partition_leader_epoch(&mut stored, STAMPED_EPOCH);
     if selector & 0x40 != 0 {
         set_log_append_time(&mut stored, 1_700_000_000_000);
     }
@@ -91,9 +97,17 @@ fn read_back(stored: &[u8], declared: i32) {
     assert_eq!(ranges.len(), 1, "one produced batch is stored as one");
     let header = validate_batch(stored).expect("a stored batch passes its CRC");
     assert_eq!(header.records_count, declared);
+    assert_eq!(
+        header.partition_leader_epoch, STAMPED_EPOCH,
+        "OffsetForLeaderEpoch's source"
+    );
     let timestamps = record_timestamps(stored).expect("ListOffsets by time reads it");
     if let Some(timestamps) = timestamps {
-        assert_eq!(timestamps.len(), declared as usize, "uncompressed: the records present");
+        assert_eq!(
+            timestamps.len(),
+            declared as usize,
+            "uncompressed: the records present"
+        );
     }
     let max = offset_of_max_timestamp(stored, DECOMPRESSED_BATCH_BYTES_MAX);
     // A compressed batch the topic rules left alone was never decompressed (its count is only
