@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringlet_protocol::record_batch::{parse_header, record_timestamps, split_batches, validate_batch};
+use ringlet_protocol::record_batch::{
+    parse_header, record_timestamps, split_batches, validate_batch,
+};
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_header(data);
