@@ -158,7 +158,10 @@ fn supervise(target: &mut Target, run: &Run, topics: &[(String, i32)], length: D
             next_progress += PROGRESS_EVERY;
         }
         if started.elapsed() >= next_fault {
-            target.kill_a_follower(run, &mut random, topics);
+            let fault = || target.kill_a_follower(run, &mut random, topics);
+            if !run.guarded("a follower's kill -9 and restart", fault) {
+                return; // a node that does not come back leaves nothing to soak
+            }
             next_fault = started.elapsed() + Duration::from_secs(random.between(60, 180));
         }
         std::thread::sleep(Duration::from_secs(1));

@@ -103,13 +103,18 @@ impl Run {
         let run = self.clone();
         std::thread::Builder::new()
             .name(format!("{}-{name}", self.label))
-            .spawn(move || run.guarded(name, || work(&run)))
+            .spawn(move || {
+                run.guarded(name, || work(&run));
+            })
             .expect("spawn a soak worker")
     }
 
-    /// Runs `work`, turning a panic into a finding named `what`.
-    pub fn guarded(&self, what: &str, work: impl FnOnce()) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(work)) {
+    /// Runs `work`, turning a panic into a finding named `what`; false when it panicked.
+    pub fn guarded(&self, what: &str, work: impl FnOnce()) -> bool {
+        let Err(panic) = catch_unwind(AssertUnwindSafe(work)) else {
+            return true;
+        };
+        {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
@@ -117,5 +122,6 @@ impl Run {
                 .unwrap_or_else(|| "a panic without a message".into());
             self.finding(format!("{what}: {message}"));
         }
+        false
     }
 }

@@ -108,7 +108,8 @@ impl Target {
         run.pause(hold);
         cluster.start_node(victim);
         *down = None;
-        run.guarded("the cluster healing after a follower restart", || {
+        // A cluster that does not heal is a finding; the soak goes on.
+        let _ = run.guarded("the cluster healing after a follower restart", || {
             for (topic, partitions) in topics {
                 for partition in 0..*partitions {
                     cluster.wait_for_partition(topic, partition, |isr| isr.len() == 3);
