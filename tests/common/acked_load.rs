@@ -12,7 +12,9 @@ use std::time::Duration;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 
-use super::kafka::{consume_to_high_watermarks, recording_producer, send_with_retry};
+use super::kafka::{
+    consume_to_high_watermarks, recording_producer, send_with_retry, RecordingContext,
+};
 
 /// Where each acknowledged message went: (partition, offset) -> message index.
 pub type Acked = HashMap<(i32, i64), usize>;
@@ -62,6 +64,12 @@ fn produce_until(bootstrap: &str, topic: &str, stop: &AtomicBool) -> (Acked, Vec
     producer
         .flush(Duration::from_secs(300))
         .expect("every delivery report within the deadline");
+    split_deliveries(&context)
+}
+
+/// The delivery reports `context` holds: the acknowledged messages by position, and the
+/// failed deliveries' errors.
+pub fn split_deliveries(context: &RecordingContext) -> (Acked, Vec<String>) {
     let mut acked = Acked::new();
     let mut errors = Vec::new();
     for delivery in context.snapshot() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::common::acked_load::{compare, Acked};
+use crate::common::acked_load::{compare, split_deliveries, Acked};
 use crate::common::kafka::{
     consume_to_high_watermarks, recording_producer, send_with_retry, RecordingContext,
 };
@@ -143,16 +143,7 @@ fn settle(
     if let Err(err) = producer.flush(Duration::from_secs(600)) {
         run.finding(format!("{what}: flush failed: {err}"));
     }
-    let mut acked = Acked::new();
-    let mut failures = Vec::new();
-    for delivery in context.snapshot() {
-        match delivery.outcome {
-            Ok(place) => {
-                acked.insert(place, delivery.index);
-            }
-            Err(err) => failures.push(err),
-        }
-    }
+    let (acked, failures) = split_deliveries(context);
     if !failures.is_empty() {
         run.finding(format!(
             "{what}: {} of {sent} deliveries failed; first: {}",
